@@ -1,0 +1,39 @@
+# Entry points for a fresh machine: `make run` serves, `make test` tests.
+PYTHON_BASE ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+MODEL_DIR ?= model
+MODEL_NAME ?= sine
+
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install train model run test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON_BASE) -m venv $(VENV)
+	$(PYTHON) -m pip install --upgrade pip
+	$(PYTHON) -m pip install -e '.[dev]'
+	touch $@
+
+# Trains a new version every time it runs.
+train: install
+	$(PYTHON) -m training --model-dir $(MODEL_DIR) --name $(MODEL_NAME)
+
+# Trains only when the repository holds no version of the model yet.
+model: install
+	@if ls -d $(MODEL_DIR)/$(MODEL_NAME)/[0-9]* >/dev/null 2>&1; then \
+		echo "Using the existing model in $(MODEL_DIR)/$(MODEL_NAME)"; \
+	else \
+		$(PYTHON) -m training --model-dir $(MODEL_DIR) --name $(MODEL_NAME); \
+	fi
+
+run: model
+	FORECAST_MODEL_DIR=$(MODEL_DIR) FORECAST_MODEL_NAME=$(MODEL_NAME) $(PYTHON) -m service
+
+test: install
+	$(PYTHON) -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache
