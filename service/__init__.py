@@ -1,0 +1,1 @@
+"""HTTP service that loads an exported forecasting SavedModel and serves forecasts."""

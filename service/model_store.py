@@ -1,0 +1,176 @@
+"""Find, load and call model versions from the model repository on disk.
+
+The repository layout is MODEL_DIR/NAME/<version>/, where <version> is a positive
+integer and each version holds a TensorFlow SavedModel and its metadata.json.
+model/README.md documents the contract. This module never imports the training code.
+"""
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+logger = logging.getLogger(__name__)
+
+WINDOW_LENGTH = 50
+ONE_STEP_SIGNATURE = "serving_default"
+FORECAST_SIGNATURE = "forecast"
+
+
+class ModelLoadError(Exception):
+    """A model version exists on disk but cannot be served."""
+
+
+def list_versions(model_dir: Path, name: str) -> list[int]:
+    """Return the integer versions under MODEL_DIR/NAME, lowest first.
+
+    Entries that are not positive integers are skipped, so temporary
+    directories that training writes before renaming them are never seen.
+    """
+    base = model_dir / name
+    if not base.is_dir():
+        return []
+
+    versions = []
+    for entry in base.iterdir():
+        if entry.is_dir() and entry.name.isdigit() and int(entry.name) > 0:
+            versions.append(int(entry.name))
+    return sorted(versions)
+
+
+def find_latest_version(model_dir: Path, name: str) -> int | None:
+    versions = list_versions(model_dir, name)
+    return versions[-1] if versions else None
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded model version and its callable signatures.
+
+    `module` keeps the loaded SavedModel object alive: the signature functions
+    alone do not hold its variables.
+    """
+
+    name: str
+    version: int
+    path: Path
+    metadata: dict[str, Any]
+    window_length: int
+    max_horizon: int
+    module: Any = field(repr=False)
+
+    def predict_one_step(self, windows: np.ndarray) -> np.ndarray:
+        """Forecast one step for each window: [batch, window_length] -> [batch, 1]."""
+        signature = self.module.signatures[ONE_STEP_SIGNATURE]
+        outputs = signature(window=tf.constant(windows, dtype=tf.float32))
+        return outputs["forecast"].numpy()
+
+    def forecast(self, windows: np.ndarray, horizon: int) -> np.ndarray:
+        """Forecast `horizon` steps autoregressively: [batch, window_length] -> [batch, horizon]."""
+        if horizon == 1:
+            return self.predict_one_step(windows)
+
+        signature = self.module.signatures[FORECAST_SIGNATURE]
+        outputs = signature(
+            window=tf.constant(windows, dtype=tf.float32),
+            horizon=tf.constant(horizon, dtype=tf.int32),
+        )
+        return outputs["forecast"].numpy()
+
+    def describe(self) -> dict[str, Any]:
+        """Return the metadata and signature shapes that GET /model reports."""
+        signatures = {}
+        for signature_name, function in self.module.signatures.items():
+            inputs = function.structured_input_signature[1]
+            signatures[signature_name] = {
+                "inputs": {key: _describe_spec(spec) for key, spec in inputs.items()},
+                "outputs": {key: _describe_spec(spec) for key, spec in function.structured_outputs.items()},
+            }
+        return {"name": self.name, "version": self.version, "path": str(self.path), "signatures": signatures, "metadata": self.metadata}
+
+
+def _describe_spec(spec: Any) -> dict[str, Any]:
+    shape = None if spec.shape.rank is None else list(spec.shape.as_list())
+    return {"dtype": spec.dtype.name, "shape": shape}
+
+
+def load_version(model_dir: Path, name: str, version: int) -> ServedModel:
+    """Load one version, check it against the contract and run it once.
+
+    Raises ModelLoadError with the path and the reason when the version is
+    unreadable or does not match the contract.
+    """
+    path = model_dir / name / str(version)
+    metadata = _read_metadata(path)
+
+    try:
+        module = tf.saved_model.load(str(path))
+    except Exception as error:  # TensorFlow raises many types for unreadable files.
+        raise ModelLoadError(f"{path}: cannot load the SavedModel: {error}") from error
+
+    served = ServedModel(
+        name=name,
+        version=version,
+        path=path,
+        metadata=metadata,
+        window_length=int(metadata["window"]),
+        max_horizon=int(metadata["max_horizon"]),
+        module=module,
+    )
+    _check_signatures(served)
+    _check_runs(served)
+    return served
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    metadata_path = path / "metadata.json"
+    try:
+        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"{metadata_path}: cannot read metadata: {error}") from error
+
+    if not isinstance(metadata, dict):
+        raise ModelLoadError(f"{metadata_path}: expected a JSON object, found {type(metadata).__name__}")
+
+    for key in ("window", "max_horizon"):
+        value = metadata.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ModelLoadError(f"{metadata_path}: expected '{key}' to be a positive integer, found {value!r}")
+
+    if metadata["window"] != WINDOW_LENGTH:
+        raise ModelLoadError(
+            f"{metadata_path}: this service serves windows of {WINDOW_LENGTH} steps, the model expects {metadata['window']}"
+        )
+    return metadata
+
+
+def _check_signatures(served: ServedModel) -> None:
+    for signature_name in (ONE_STEP_SIGNATURE, FORECAST_SIGNATURE):
+        if signature_name not in served.module.signatures:
+            found = ", ".join(sorted(served.module.signatures)) or "none"
+            raise ModelLoadError(f"{served.path}: missing signature '{signature_name}' (found: {found})")
+
+        window_spec = served.module.signatures[signature_name].structured_input_signature[1].get("window")
+        if window_spec is None or window_spec.shape.as_list()[1:] != [served.window_length]:
+            shape = None if window_spec is None else window_spec.shape.as_list()
+            raise ModelLoadError(
+                f"{served.path}: signature '{signature_name}' expects window shape {shape}, "
+                f"metadata says [batch, {served.window_length}]"
+            )
+
+
+def _check_runs(served: ServedModel) -> None:
+    """Call both signatures once, so a broken graph fails here rather than on a request."""
+    probe = np.zeros((1, served.window_length), dtype=np.float32)
+    try:
+        one_step = served.predict_one_step(probe)
+        several = served.forecast(probe, min(2, served.max_horizon))
+    except Exception as error:  # Any failure here means the version cannot serve.
+        raise ModelLoadError(f"{served.path}: test forecast failed: {error}") from error
+
+    if one_step.shape != (1, 1) or several.shape != (1, min(2, served.max_horizon)):
+        raise ModelLoadError(f"{served.path}: unexpected output shapes {one_step.shape} and {several.shape}")

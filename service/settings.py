@@ -1,0 +1,19 @@
+"""Service configuration, read from environment variables prefixed with FORECAST_."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of one service process. Each field is read from FORECAST_<FIELD_NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="FORECAST_", extra="ignore")
+
+    model_dir: Path = Field(Path("model"), description="Model repository: versions live in MODEL_DIR/MODEL_NAME/<int>/.")
+    model_name: str = Field("sine", min_length=1, description="Name of the model to serve.")
+    host: str = Field("127.0.0.1", description="Address uvicorn binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port uvicorn binds to.")
+    max_horizon: int = Field(1000, ge=1, description="Largest horizon a request may ask for.")
+    log_level: str = Field("info", description="Log level of the service and uvicorn.")

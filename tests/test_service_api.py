@@ -1,0 +1,201 @@
+"""API behaviour of /forecast and the operations routes, in process with the real trained model."""
+
+import json
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import tensorflow as tf
+from asgi_lifespan import LifespanManager
+from prometheus_client import CollectorRegistry
+
+from service.app import create_app
+from service.settings import Settings
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+WINDOW = [round(float(np.sin(0.01 * t)), 6) for t in range(50)]
+WINDOW_EXPECTED = "a list of 50 numbers or 50 one-element lists"
+FINITE_EXPECTED = "a finite number within ±3.4e+38"
+
+
+def with_value(index: int, value: object) -> list[object]:
+    window: list[object] = list(WINDOW)
+    window[index] = value
+    return window
+
+
+BAD_BODIES = [
+    pytest.param({"window": []}, f"window: expected {WINDOW_EXPECTED}, received a list of 0 items", id="length-0"),
+    pytest.param({"window": WINDOW[:49]}, f"window: expected {WINDOW_EXPECTED}, received a list of 49 items", id="length-49"),
+    pytest.param({"window": WINDOW + [0.0]}, f"window: expected {WINDOW_EXPECTED}, received a list of 51 items", id="length-51"),
+    pytest.param({"window": [[[v] for v in WINDOW]]}, f"window: expected {WINDOW_EXPECTED}, received a list of 1 item", id="batch-1-50-1"),
+    pytest.param({"window": [[v, v] for v in WINDOW]}, "window[0]: expected a number or a one-element list, received a list of 2 items", id="shape-50-2"),
+    pytest.param({"window": "0.1,0.2"}, f"window: expected {WINDOW_EXPECTED}, received the string '0.1,0.2'", id="window-string"),
+    pytest.param({"window": with_value(7, "0.5")}, "window[7]: expected a number, received the string '0.5'", id="value-string"),
+    pytest.param({"window": with_value(3, True)}, "window[3]: expected a number, received true", id="value-boolean"),
+    pytest.param({"window": with_value(0, None)}, "window[0]: expected a number, received null", id="value-null"),
+    pytest.param({"window": None}, f"window: expected {WINDOW_EXPECTED}, received null", id="window-null"),
+    pytest.param({"window": with_value(2, {"v": 1})}, "window[2]: expected a number, received an object", id="value-object"),
+    pytest.param({"window": WINDOW, "horizon": 0}, "horizon: expected an integer from 1 to 1000, received 0", id="horizon-0"),
+    pytest.param({"window": WINDOW, "horizon": -3}, "horizon: expected an integer from 1 to 1000, received -3", id="horizon-negative"),
+    pytest.param({"window": WINDOW, "horizon": 1001}, "horizon: expected an integer from 1 to 1000, received 1001", id="horizon-above-max"),
+    pytest.param({"window": WINDOW, "horizon": 2.5}, "horizon: expected an integer from 1 to 1000, received 2.5", id="horizon-float"),
+    pytest.param({"window": WINDOW, "horizon": "3"}, "horizon: expected an integer from 1 to 1000, received the string '3'", id="horizon-string"),
+    pytest.param({"window": WINDOW, "horizon": True}, "horizon: expected an integer from 1 to 1000, received true", id="horizon-boolean"),
+    pytest.param({"window": WINDOW, "steps": 3}, "steps: expected only the documented fields (this one is unknown), received 3", id="unknown-field"),
+    pytest.param({}, f"window: expected {WINDOW_EXPECTED}, received nothing (the field is missing)", id="window-missing"),
+    pytest.param([WINDOW], "body: expected a JSON object, received a list of 1 item", id="body-list"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_BODIES)
+async def test_forecast_rejects_bad_input(client: httpx.AsyncClient, body: object, message: str) -> None:
+    response = await client.post("/forecast", json=body)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == message
+    assert response.json()["error"]["code"] == "invalid_input"
+
+
+def raw_window(first: str) -> str:
+    return '{"window": [' + first + "".join(f", {v}" for v in WINDOW[1:]) + "]}"
+
+
+RAW_BODIES = [
+    pytest.param(raw_window("NaN"), f"window[0]: expected {FINITE_EXPECTED}, received NaN", id="token-nan"),
+    pytest.param(raw_window("Infinity"), f"window[0]: expected {FINITE_EXPECTED}, received Infinity", id="token-infinity"),
+    pytest.param(raw_window("-Infinity"), f"window[0]: expected {FINITE_EXPECTED}, received -Infinity", id="token-minus-infinity"),
+    pytest.param(raw_window("1e999"), f"window[0]: expected {FINITE_EXPECTED}, received Infinity", id="overflow-to-infinity"),
+    pytest.param(raw_window("1e39"), f"window[0]: expected {FINITE_EXPECTED}, received 1e+39", id="beyond-float32"),
+    pytest.param(raw_window("1" + "0" * 400), f"window[0]: expected {FINITE_EXPECTED}, received a number with 401 characters", id="huge-integer"),
+    pytest.param('{"window": [1, 2', "body: expected valid JSON, received invalid JSON (Expecting ',' delimiter)", id="truncated-json"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), RAW_BODIES)
+async def test_forecast_rejects_non_finite_and_malformed_json(client: httpx.AsyncClient, content: str, message: str) -> None:
+    response = await client.post("/forecast", content=content, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == message
+
+
+async def test_forecast_one_step_matches_saved_model(client: httpx.AsyncClient, settings: Settings) -> None:
+    response = await client.post("/forecast", json={"window": WINDOW})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["horizon"] == 1
+    assert body["model"] == {"name": "sine", "version": 1}
+
+    loaded = tf.saved_model.load(str(settings.model_dir / "sine" / "1"))
+    expected = loaded.signatures["serving_default"](window=tf.constant([WINDOW], tf.float32))["forecast"].numpy()
+    assert body["forecast"] == pytest.approx(expected[0].tolist(), abs=1e-6)
+
+
+async def test_forecast_horizon_returns_that_many_steps(client: httpx.AsyncClient, settings: Settings) -> None:
+    response = await client.post("/forecast", json={"window": WINDOW, "horizon": 24})
+
+    assert response.status_code == 200
+    forecast = response.json()["forecast"]
+    assert len(forecast) == 24
+
+    loaded = tf.saved_model.load(str(settings.model_dir / "sine" / "1"))
+    expected = loaded.signatures["forecast"](window=tf.constant([WINDOW], tf.float32), horizon=tf.constant(24))["forecast"].numpy()
+    assert forecast == pytest.approx(expected[0].tolist(), abs=1e-6)
+
+
+async def test_forecast_accepts_keras_timesteps_features_form(client: httpx.AsyncClient) -> None:
+    flat = await client.post("/forecast", json={"window": WINDOW, "horizon": 5})
+    nested = await client.post("/forecast", json={"window": [[v] for v in WINDOW], "horizon": 5})
+
+    assert nested.status_code == 200
+    assert nested.json()["forecast"] == flat.json()["forecast"]
+
+
+async def test_forecast_accepts_max_horizon(client: httpx.AsyncClient) -> None:
+    response = await client.post("/forecast", json={"window": WINDOW, "horizon": 1000})
+
+    assert response.status_code == 200
+    assert len(response.json()["forecast"]) == 1000
+
+
+async def test_forecast_rejects_values_that_overflow_the_forecast(client: httpx.AsyncClient) -> None:
+    response = await client.post("/forecast", json={"window": [3.0e38] * 50, "horizon": 3})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"][0]["field"] == "window"
+    assert "non-finite" in response.json()["error"]["message"]
+
+
+async def test_metrics_count_requests_and_failures(client: httpx.AsyncClient) -> None:
+    await client.post("/forecast", json={"window": WINDOW, "horizon": 3})
+    await client.post("/forecast", json={"window": WINDOW[:10]})
+
+    text = (await client.get("/metrics")).text
+
+    assert 'forecast_http_requests_total{method="POST",route="/forecast",status="200"} 1.0' in text
+    assert 'forecast_http_requests_total{method="POST",route="/forecast",status="422"} 1.0' in text
+    assert 'forecast_validation_failures_total{reason="window_length"} 1.0' in text
+    assert 'forecast_inference_duration_seconds_count{signature="forecast"} 1.0' in text
+    assert "forecast_horizon_steps_sum 3.0" in text
+    assert 'forecast_model_info{name="sine",version="1"} 1.0' in text
+
+
+async def test_readyz_reports_loaded_version(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["model"] == {"name": "sine", "version": 1}
+
+
+async def test_model_reports_metadata_and_signatures(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/model")).json()
+
+    assert body["version"] == 1
+    assert body["metadata"]["window"] == 50
+    assert body["signatures"]["serving_default"]["inputs"]["window"]["shape"] == [None, 50]
+    assert body["signatures"]["forecast"]["inputs"]["horizon"]["shape"] == []
+    assert body["limits"] == {"window_length": 50, "max_horizon": 1000}
+
+
+async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
+    echoed = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    generated = await client.post("/forecast", json={})
+
+    assert echoed.headers["X-Request-ID"] == "abc-123"
+    assert len(generated.headers["X-Request-ID"]) == 32
+    assert generated.json()["error"]["request_id"] == generated.headers["X-Request-ID"]
+
+
+async def test_max_horizon_setting_limits_requests(trained_model_dir: Path) -> None:
+    app = create_app(Settings(model_dir=trained_model_dir, max_horizon=10), registry=CollectorRegistry())
+    async with LifespanManager(app) as manager:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as client:
+            response = await client.post("/forecast", json={"window": WINDOW, "horizon": 11})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == "horizon: expected an integer from 1 to 10, received 11"
+
+
+async def test_empty_model_directory_returns_503_with_training_hint(tmp_path: Path) -> None:
+    app = create_app(Settings(model_dir=tmp_path), registry=CollectorRegistry())
+    async with LifespanManager(app) as manager:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as client:
+            ready = await client.get("/readyz")
+            forecast = await client.post("/forecast", json={"window": WINDOW})
+            health = await client.get("/healthz")
+
+    assert ready.status_code == 503
+    assert forecast.status_code == 503
+    assert "python -m training" in forecast.json()["error"]["message"]
+    assert health.status_code == 200
+
+
+async def test_unknown_route_returns_error_shape(client: httpx.AsyncClient) -> None:
+    response = await client.get("/nowhere")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "not found: /nowhere"
