@@ -1,5 +1,7 @@
 """Application factory: settings, model loading in the lifespan, routes, middleware."""
 
+import asyncio
+import contextlib
 import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -10,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from service.errors import install_error_handlers
 from service.metrics import ServiceMetrics
 from service.middleware import RequestContextMiddleware
-from service.model_store import ModelLoadError, find_latest_version, load_version
+from service.reloader import ModelReloader
 from service.routes import forecasting, operations
 from service.serving import ModelSlot
 from service.settings import Settings
@@ -18,27 +20,14 @@ from service.settings import Settings
 logger = logging.getLogger(__name__)
 
 
-def load_latest(settings: Settings, slot: ModelSlot, metrics: ServiceMetrics) -> None:
-    """Load the highest version into `slot`; leave the slot empty if there is none or it fails."""
-    version = find_latest_version(settings.model_dir, settings.model_name)
-    if version is None:
+def warn_if_empty(settings: Settings, slot: ModelSlot) -> None:
+    if slot.current is None:
         logger.warning(
-            "no model version in %s; train one with: python -m training --model-dir %s --name %s",
+            "no servable model version in %s; train one with: python -m training --model-dir %s --name %s",
             settings.model_dir / settings.model_name,
             settings.model_dir,
             settings.model_name,
         )
-        return
-
-    try:
-        served = load_version(settings.model_dir, settings.model_name, version)
-    except ModelLoadError as error:
-        logger.error("model load failed: %s", error)
-        return
-
-    slot.replace(served)
-    metrics.set_model(served.name, served.version)
-    logger.info("serving model %s version %d from %s", served.name, served.version, served.path)
 
 
 def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
@@ -47,10 +36,21 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     metrics = ServiceMetrics(registry or CollectorRegistry())
     slot = ModelSlot(settings)
 
+    reloader = ModelReloader(settings, slot, metrics)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        load_latest(settings, slot, metrics)
-        yield
+        reloader.poll_once()
+        warn_if_empty(settings, slot)
+
+        polling = asyncio.create_task(reloader.run()) if settings.reload_interval_seconds > 0 else None
+        try:
+            yield
+        finally:
+            if polling is not None:
+                polling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await polling
 
     app = FastAPI(
         title="RNN forecast service",
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.models = slot
+    app.state.reloader = reloader
 
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

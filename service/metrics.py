@@ -44,6 +44,11 @@ class ServiceMetrics:
             ["reason"],
             registry=registry,
         )
+        self.model_load_failures = Counter(
+            "forecast_model_load_failures",
+            "Model versions found on disk that failed to load or to run a test forecast.",
+            registry=registry,
+        )
         self.model_info = Gauge(
             "forecast_model_info",
             "The model version being served: 1 for the current version.",

@@ -16,4 +16,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address uvicorn binds to.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port uvicorn binds to.")
     max_horizon: int = Field(1000, ge=1, description="Largest horizon a request may ask for.")
+    reload_interval_seconds: float = Field(
+        5.0, ge=0, description="How often to look for a higher model version, in seconds; 0 turns polling off."
+    )
     log_level: str = Field("info", description="Log level of the service and uvicorn.")
