@@ -1,0 +1,183 @@
+"""Command line: python -m training [options].
+
+Exit codes: 0 a version was published, 2 invalid arguments or input data,
+3 the model failed the --max-mae quality gate. Nothing is written unless the
+exit code is 0.
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from training.config import FitSettings, TrainingConfig
+from training.data import (
+    MAX_EVAL_STEP,
+    Series,
+    TrainingInputError,
+    fit_scaling,
+    read_csv_series,
+    split_series,
+    synthetic_series,
+)
+
+if TYPE_CHECKING:
+    from training.pipeline import TrainingOutcome
+
+DEFAULT_EPOCHS = 60
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_LEARNING_RATE = 0.001
+DEFAULT_CLIPNORM = 1.0
+DEFAULT_PATIENCE = 10
+DEFAULT_MAX_MAE = 0.1
+DEFAULT_MAX_HORIZON = 1000
+REPORT_STEPS = (1, 10, 25, 50)
+
+EXIT_INPUT_ERROR = 2
+EXIT_QUALITY_GATE = 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, train and publish one version, print a report, and return the exit code."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("training").setLevel(logging.INFO)
+
+    try:
+        series = _load_series(args)
+        # Reject a short or constant series before the slow TensorFlow import.
+        fit_scaling(split_series(series.values).train)
+    except TrainingInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+
+    from training import pipeline  # Imports TensorFlow, which takes seconds.
+
+    try:
+        outcome = pipeline.train_version(series, _config(args))
+    except pipeline.QualityGateError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_QUALITY_GATE
+
+    print(format_report(outcome))
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line; argparse exits with code 2 on invalid options."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+
+    if (args.csv is None) != (args.column is None):
+        parser.error("--csv and --column must be given together")
+    if args.max_horizon < MAX_EVAL_STEP:
+        parser.error(f"--max-horizon must be at least {MAX_EVAL_STEP}, the longest evaluated step; got {args.max_horizon}")
+    return args
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train a SimpleRNN forecaster and publish it as MODEL_DIR/NAME/<next version>/.",
+    )
+    parser.add_argument("--model-dir", type=Path, default=Path("model"), help="root of the model store (default: model)")
+    parser.add_argument("--name", default="sine", type=_model_name, help="model name, a directory under --model-dir (default: sine)")
+    parser.add_argument("--csv", type=Path, help="train on a column of this CSV file (header row, rows in time order) instead of the synthetic sine")
+    parser.add_argument("--column", help="name of the CSV column to train on; required with --csv")
+    parser.add_argument("--units", type=_units, default=[20], help="SimpleRNN layer sizes, comma-separated; 20,20 stacks two layers (default: 20)")
+    parser.add_argument("--epochs", type=_positive_int, default=DEFAULT_EPOCHS, help=f"maximum number of epochs; early stopping may end sooner (default: {DEFAULT_EPOCHS})")
+    parser.add_argument("--patience", type=_positive_int, default=DEFAULT_PATIENCE, help=f"epochs without a lower validation loss before training stops (default: {DEFAULT_PATIENCE})")
+    parser.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, help=f"windows per gradient step (default: {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--learning-rate", type=_positive_float, default=DEFAULT_LEARNING_RATE, help=f"Adam learning rate (default: {DEFAULT_LEARNING_RATE})")
+    parser.add_argument("--clipnorm", type=_positive_float, default=DEFAULT_CLIPNORM, help=f"maximum gradient norm per variable for Adam (default: {DEFAULT_CLIPNORM})")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the synthetic noise, Python, numpy and Keras (default: 0)")
+    parser.add_argument("--max-horizon", type=_positive_int, default=DEFAULT_MAX_HORIZON, help=f"longest horizon the exported forecast signature accepts (default: {DEFAULT_MAX_HORIZON})")
+    parser.add_argument("--max-mae", type=_positive_float, default=DEFAULT_MAX_MAE, help=f"fail with exit code 3 and export nothing when the one-step test MAE is above this, in the series' units (default: {DEFAULT_MAX_MAE})")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+    if not value > 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def _units(text: str) -> list[int]:
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        units = [int(part) for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid layer sizes {text!r}; expected positive integers such as 20 or 20,20") from None
+    if any(size < 1 for size in units):
+        raise argparse.ArgumentTypeError(f"invalid layer sizes {text!r}; every size must be at least 1")
+    return units
+
+
+def _model_name(text: str) -> str:
+    # The name becomes one directory level, so it must not climb or nest.
+    if not text or text in (".", "..") or "/" in text or "\\" in text or text.startswith("."):
+        raise argparse.ArgumentTypeError(f"invalid model name {text!r}; expected a plain directory name such as sine")
+    return text
+
+
+def _load_series(args: argparse.Namespace) -> Series:
+    if args.csv is not None:
+        return read_csv_series(args.csv, args.column)
+    return synthetic_series(args.seed)
+
+
+def _config(args: argparse.Namespace) -> TrainingConfig:
+    settings = FitSettings(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        clipnorm=args.clipnorm,
+        patience=args.patience,
+    )
+    return TrainingConfig(
+        model_dir=args.model_dir,
+        name=args.name,
+        units=args.units,
+        fit=settings,
+        seed=args.seed,
+        max_horizon=args.max_horizon,
+        max_mae=args.max_mae,
+    )
+
+
+def format_report(outcome: "TrainingOutcome") -> str:
+    """Return the human-readable summary printed after a successful run."""
+    evaluation = outcome.evaluation
+    fit_result = outcome.fit_result
+    lines = [
+        f"version {outcome.version} written to {outcome.path}",
+        f"training: {fit_result.epochs_run} epochs run, best epoch {fit_result.best_epoch}, {fit_result.seconds:.1f} s",
+        f"one-step test MAE on {evaluation.num_test_windows} windows:",
+        f"  model       {evaluation.test_mae:.5f}",
+        f"  last value  {evaluation.baseline_last_value_mae:.5f}",
+        f"  linear      {evaluation.baseline_linear_mae:.5f}",
+        f"autoregressive MAE by step on {evaluation.num_forecast_windows} windows:",
+        "  step     model  last value    linear",
+    ]
+    for step in REPORT_STEPS:
+        index = step - 1
+        lines.append(
+            f"  {step:>4}  {evaluation.mae_by_step[index]:8.5f}  {evaluation.baseline_last_value_mae_by_step[index]:10.5f}"
+            f"  {evaluation.baseline_linear_mae_by_step[index]:8.5f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""One training run: fit, evaluate, check the quality gate, then publish a version."""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from training.config import TrainingConfig
+from training.data import Scaling, Series, Split, fit_scaling, make_windows, split_series
+from training.evaluate import Evaluation, evaluate
+from training.export import ForecastModule, export_saved_model
+from training.fit import FitResult, fit_network
+from training.metadata import build_metadata, write_metadata
+from training.network import build_network
+from training.plots import plot_mae_by_step, plot_predictions
+from training.versioning import publish, staging_directory
+
+logger = logging.getLogger(__name__)
+
+
+class QualityGateError(RuntimeError):
+    """The trained model scored worse than the required test MAE, so nothing was exported."""
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """The published version and how it was trained and scored."""
+
+    version: int
+    path: Path
+    fit_result: FitResult
+    evaluation: Evaluation
+
+
+def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
+    """Train on the series and publish a new version under model_dir/name.
+
+    Raises TrainingInputError for an unusable series and QualityGateError when
+    the one-step test MAE exceeds config.max_mae. In both cases nothing is
+    written.
+    """
+    split = split_series(series.values)
+    scaling = fit_scaling(split.train)
+
+    keras.utils.set_random_seed(config.seed)
+    network = build_network(config.units)
+    fit_result = fit_network(
+        network,
+        _scaled_windows(split.train, scaling),
+        _scaled_windows(split.validation, scaling),
+        config.fit,
+    )
+
+    module = ForecastModule(network, scaling, config.max_horizon)
+    evaluation = evaluate(module, split.train, split.test)
+    check_quality(evaluation, config.max_mae)
+
+    metadata = build_metadata(
+        name=config.name,
+        max_horizon=config.max_horizon,
+        source=series.source,
+        split=split,
+        scaling=scaling,
+        units=config.units,
+        settings=config.fit,
+        seed=config.seed,
+        fit_result=fit_result,
+        metrics=evaluation.metrics(),
+    )
+    version, path = _write_version(module, metadata, evaluation, split, config.model_dir / config.name)
+    return TrainingOutcome(version=version, path=path, fit_result=fit_result, evaluation=evaluation)
+
+
+def check_quality(evaluation: Evaluation, max_mae: float) -> None:
+    """Raise QualityGateError unless the one-step test MAE is at most max_mae."""
+    # A diverged network yields NaN, which fails this comparison as it should.
+    if not evaluation.test_mae <= max_mae:
+        raise QualityGateError(
+            f"one-step test MAE {evaluation.test_mae:.5f} is above the maximum {max_mae} set by --max-mae; "
+            "no version was exported"
+        )
+
+
+def _scaled_windows(part: np.ndarray, scaling: Scaling) -> tuple[np.ndarray, np.ndarray]:
+    return make_windows((part - scaling.mean) / scaling.std)
+
+
+def _write_version(
+    module: ForecastModule, metadata: dict, evaluation: Evaluation, split: Split, model_root: Path
+) -> tuple[int, Path]:
+    with staging_directory(model_root) as staging:
+        export_saved_model(module, staging)
+        _write_plots(evaluation, split, staging)
+
+        def record_version(version: int) -> None:
+            metadata["version"] = version
+            write_metadata(metadata, staging)
+
+        return publish(staging, model_root, record_version)
+
+
+def _write_plots(evaluation: Evaluation, split: Split, directory: Path) -> None:
+    first_target = split.test_offset + len(split.test) - len(evaluation.test_targets)
+    time_index = np.arange(first_target, first_target + len(evaluation.test_targets))
+    plot_predictions(time_index, evaluation.test_targets, evaluation.test_predictions, directory / "predictions.png")
+
+    curves = {
+        "model": evaluation.mae_by_step,
+        "repeat last value": evaluation.baseline_last_value_mae_by_step,
+        "linear least squares": evaluation.baseline_linear_mae_by_step,
+    }
+    plot_mae_by_step(curves, directory / "mae_by_step.png")
