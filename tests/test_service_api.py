@@ -11,6 +11,8 @@ from asgi_lifespan import LifespanManager
 from prometheus_client import CollectorRegistry
 
 from service.app import create_app
+from service.errors import InputError
+from service.routes.forecasting import check_finite
 from service.settings import Settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -122,12 +124,20 @@ async def test_forecast_accepts_max_horizon(client: httpx.AsyncClient) -> None:
     assert len(response.json()["forecast"]) == 1000
 
 
-async def test_forecast_rejects_values_that_overflow_the_forecast(client: httpx.AsyncClient) -> None:
-    response = await client.post("/forecast", json={"window": [3.0e38] * 50, "horizon": 3})
+@pytest.mark.parametrize("value", [3.0e38, -3.0e38], ids=["max-positive", "max-negative"])
+async def test_forecast_extreme_values_stay_finite(client: httpx.AsyncClient, value: float) -> None:
+    response = await client.post("/forecast", json={"window": [value, -value] * 25, "horizon": 20})
 
-    assert response.status_code == 422
-    assert response.json()["error"]["fields"][0]["field"] == "window"
-    assert "non-finite" in response.json()["error"]["message"]
+    assert response.status_code == 200
+    assert all(np.isfinite(response.json()["forecast"]))
+
+
+def test_check_finite_rejects_non_finite_forecast() -> None:
+    with pytest.raises(InputError) as raised:
+        check_finite(np.array([[1.0, np.nan]]))
+
+    assert raised.value.field_error.field == "window"
+    assert raised.value.reason == "forecast_not_finite"
 
 
 async def test_metrics_count_requests_and_failures(client: httpx.AsyncClient) -> None:
