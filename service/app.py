@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import os
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -10,10 +11,11 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from service.errors import install_error_handlers
-from service.metrics import ServiceMetrics
+from service.logging_config import configure_logging
+from service.metrics import ServiceMetrics, multiprocess_dir
 from service.middleware import RequestContextMiddleware
 from service.reloader import ModelReloader
-from service.routes import forecasting, operations
+from service.routes import forecasting, operations, tfserving
 from service.serving import ModelSlot
 from service.settings import Settings
 
@@ -33,7 +35,7 @@ def warn_if_empty(settings: Settings, slot: ModelSlot) -> None:
 def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
     """Build the service. Each app owns its metrics registry, so tests never share state."""
     settings = settings or Settings()
-    metrics = ServiceMetrics(registry or CollectorRegistry())
+    metrics = ServiceMetrics(registry or CollectorRegistry(), multiprocess_dir())
     slot = ModelSlot(settings)
 
     reloader = ModelReloader(settings, slot, metrics)
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
                 polling.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await polling
+            metrics.mark_process_dead(os.getpid())
 
     app = FastAPI(
         title="RNN forecast service",
@@ -67,4 +70,12 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(forecasting.router)
     app.include_router(operations.router)
+    app.include_router(tfserving.router)
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Build the service from FORECAST_* variables; uvicorn calls this in each worker process."""
+    settings = Settings()
+    configure_logging(settings)
+    return create_app(settings)

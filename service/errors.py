@@ -46,6 +46,10 @@ class ModelUnavailableError(Exception):
     """No model version is loaded, so forecasts cannot be served."""
 
 
+class ModelNotFoundError(Exception):
+    """A request names a model or version that this service does not serve."""
+
+
 def error_response(request: Request, status: int, message: str, fields: list[FieldError] | None = None) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
     body = ErrorResponse(
@@ -147,6 +151,11 @@ async def handle_model_unavailable(request: Request, exc: ModelUnavailableError)
     return error_response(request, 503, str(exc))
 
 
+async def handle_model_not_found(request: Request, exc: ModelNotFoundError) -> JSONResponse:
+    logger.info("request %s: %s", getattr(request.state, "request_id", "-"), exc)
+    return error_response(request, 404, str(exc))
+
+
 async def handle_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404:
@@ -169,5 +178,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(InputError, handle_input_error)
     app.add_exception_handler(ModelUnavailableError, handle_model_unavailable)
+    app.add_exception_handler(ModelNotFoundError, handle_model_not_found)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(Exception, handle_unexpected_error)

@@ -20,3 +20,12 @@ class Settings(BaseSettings):
         5.0, ge=0, description="How often to look for a higher model version, in seconds; 0 turns polling off."
     )
     log_level: str = Field("info", description="Log level of the service and uvicorn.")
+    workers: int = Field(
+        1,
+        ge=1,
+        description="Number of uvicorn worker processes. Above 1, /metrics adds up the workers' metrics through "
+        "prometheus_client's multiprocess mode, in PROMETHEUS_MULTIPROC_DIR.",
+    )
+    max_instances: int = Field(
+        1000, ge=1, description="Largest number of windows one TensorFlow Serving style predict request may carry."
+    )

@@ -3,7 +3,7 @@
 from typing import Any
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.schemas import ErrorResponse
 from service.serving import MetricsDep, ServedModelDep, SlotDep
@@ -34,5 +34,5 @@ async def read_model(served: ServedModelDep, slot: SlotDep) -> dict[str, Any]:
 
 @router.get("/metrics", response_class=Response)
 async def read_metrics(metrics: MetricsDep) -> Response:
-    """Expose all metrics in the Prometheus text format."""
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Expose all metrics in the Prometheus text format, added up over all worker processes."""
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
