@@ -4,17 +4,22 @@
 #   train:            docker run -v models:/models --read-only --tmpfs /tmp IMAGE python -m training --model-dir /models
 ARG PYTHON_IMAGE=python:3.11-slim
 
+FROM ${PYTHON_IMAGE} AS requirements
+
+# Only the runtime dependency list leaves this stage, so editing other parts of
+# pyproject.toml (version, dev extras, tool settings) keeps the install layer cached.
+WORKDIR /src
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt
+
+
 FROM ${PYTHON_IMAGE} AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
-
-# Dependencies get a layer of their own, rebuilt only when pyproject.toml changes.
-WORKDIR /src
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
-    && /opt/venv/bin/pip install --requirement requirements.txt
+COPY --from=requirements /src/requirements.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install --requirement /tmp/requirements.txt
 
 
 FROM ${PYTHON_IMAGE} AS runtime

@@ -31,12 +31,14 @@ HTTP_CODES = {
 class InputError(Exception):
     """A request that passed schema validation but is invalid for the served model or settings."""
 
-    def __init__(self, field: str, expected: str, received: Any, reason: str) -> None:
+    def __init__(self, field: str, expected: str, received: Any, reason: str, received_text: str | None = None) -> None:
+        """`received_text`, when given, replaces the description of `received`, e.g. for a missing field."""
+        described = received_text if received_text is not None else describe_value(received)
         self.field_error = FieldError(
             field=field,
-            message=f"{field}: expected {expected}, received {describe_value(received)}",
+            message=f"{field}: expected {expected}, received {described}",
             expected=expected,
-            received=describe_value(received),
+            received=described,
         )
         self.reason = reason
         super().__init__(self.field_error.message)

@@ -71,13 +71,13 @@ def find_free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_ready(base_url: str, process: subprocess.Popen, timeout: float) -> None:
+def wait_until_ready(base_url: str, process: subprocess.Popen, timeout: float, path: str = "/readyz") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with code {process.returncode} before becoming ready")
         try:
-            if httpx.get(f"{base_url}/readyz", timeout=1.0).status_code == 200:
+            if httpx.get(f"{base_url}{path}", timeout=1.0).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -85,8 +85,11 @@ def wait_until_ready(base_url: str, process: subprocess.Popen, timeout: float) -
     raise TimeoutError(f"server at {base_url} was not ready after {timeout:.0f} s")
 
 
-def start_server(model_dir: Path, log_path: Path, **settings: str) -> tuple[subprocess.Popen, str]:
-    """Start `python -m service` on a free loopback port and wait until /readyz returns 200."""
+def start_server(model_dir: Path, log_path: Path, ready_path: str = "/readyz", **settings: str) -> tuple[subprocess.Popen, str]:
+    """Start `python -m service` on a free loopback port and wait until `ready_path` returns 200.
+
+    Pass ready_path="/healthz" for a server that has no model to load.
+    """
     port = find_free_port()
     environment = quiet_environment(
         FORECAST_MODEL_DIR=str(model_dir),
@@ -99,7 +102,7 @@ def start_server(model_dir: Path, log_path: Path, **settings: str) -> tuple[subp
     process = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=environment, stdout=log_file, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_ready(base_url, process, SERVER_START_TIMEOUT_SECONDS)
+        wait_until_ready(base_url, process, SERVER_START_TIMEOUT_SECONDS, ready_path)
     except Exception:
         stop_server(process)
         raise RuntimeError(f"server did not start; log:\n{log_path.read_text()[-3000:]}") from None

@@ -24,8 +24,8 @@ bootstrap() {
 
 if ! podman image exists "$PYTHON_IMAGE"; then
     echo "building stand-in $PYTHON_IMAGE"
-    bootstrap "$WORK_DIR/python" python3,python3-venv,python3-pip,ca-certificates
-    # Debian bookworm's python3 is 3.11, the minor version of the official image, which installs it as /usr/local/bin/python.
+    bootstrap "$WORK_DIR/python" python3,python3-venv,python3-pip,ca-certificates,passwd
+    # passwd gives useradd, as in the official image. Debian bookworm's python3 is 3.11, the minor version of the official image, which installs it as /usr/local/bin/python.
     ln -sf /usr/bin/python3 "$WORK_DIR/python/usr/local/bin/python"
     tar -C "$WORK_DIR/python" -c . | podman import \
         --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \

@@ -74,7 +74,7 @@ def read_instance(instance: Any, field: str) -> list[float]:
     if unknown:
         raise InputError(f"{field}.{unknown[0]}", f"only the input {INPUT_NAME!r}", instance[unknown[0]], "unknown_field")
     if INPUT_NAME not in instance:
-        raise InputError(f"{field}.{INPUT_NAME}", WINDOW_EXPECTED, MISSING, "missing_field")
+        raise InputError(f"{field}.{INPUT_NAME}", WINDOW_EXPECTED, None, "missing_field", received_text=MISSING)
     return read_window(instance[INPUT_NAME], f"{field}.{INPUT_NAME}")
 
 
@@ -100,7 +100,7 @@ def read_columns(inputs: Any, max_instances: int) -> np.ndarray:
         if unknown:
             raise InputError(f"inputs.{unknown[0]}", f"only the input {INPUT_NAME!r}", inputs[unknown[0]], "unknown_field")
         if INPUT_NAME not in inputs:
-            raise InputError(f"inputs.{INPUT_NAME}", "a list of windows", MISSING, "missing_field")
+            raise InputError(f"inputs.{INPUT_NAME}", "a list of windows", None, "missing_field", received_text=MISSING)
         inputs, field = inputs[INPUT_NAME], f"inputs.{INPUT_NAME}"
 
     columns = check_batch(inputs, field, max_instances)
