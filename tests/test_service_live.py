@@ -91,7 +91,7 @@ RETRIES = [pytest.param(0, id="no-retry"), pytest.param(2, id="two-retries")]
 
 
 @pytest.mark.parametrize("retries", RETRIES)
-def test_client_retries_503_a_bounded_number_of_times(empty_server: str, retries: int) -> None:
+def test_client_retries_503_bounded_times(empty_server: str, retries: int) -> None:
     with ForecastClient(empty_server, retries=retries, backoff_seconds=0.01) as client:
         before = count_of(client.metrics(), FORECAST_SERIES.replace('"200"', '"503"'))
         with pytest.raises(ForecastAPIError) as raised:

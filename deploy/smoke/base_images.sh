@@ -28,7 +28,7 @@ if ! podman image exists "$PYTHON_IMAGE"; then
     # passwd gives useradd, as in the official image. Debian bookworm's python3 is 3.11, the minor version of the official image, which installs it as /usr/local/bin/python.
     ln -sf /usr/bin/python3 "$WORK_DIR/python/usr/local/bin/python"
     tar -C "$WORK_DIR/python" -c . | podman import \
-        --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
+        --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' \
         --change 'CMD ["python3"]' - "$PYTHON_IMAGE"
 fi
