@@ -25,8 +25,8 @@ RUN /opt/venv/bin/pip install --requirement /tmp/requirements.txt
 FROM ${PYTHON_IMAGE} AS runtime
 
 ARG APP_UID=10001
-RUN groupadd --system --gid "${APP_UID}" forecast \
-    && useradd --system --uid "${APP_UID}" --gid forecast --home-dir /app --no-create-home --shell /usr/sbin/nologin forecast \
+RUN groupadd --gid "${APP_UID}" forecast \
+    && useradd --uid "${APP_UID}" --gid forecast --home-dir /app --no-create-home --shell /usr/sbin/nologin forecast \
     && mkdir -p /app /models \
     && chown forecast:forecast /models
 

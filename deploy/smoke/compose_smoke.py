@@ -112,7 +112,35 @@ class Stack:
         return run([str(self.podman_compose), "-p", PROJECT, *arguments], self.environment, timeout, check)
 
     def up(self) -> None:
-        self.compose("up", "-d", "--no-build", "--scale", f"api={REPLICAS}", "trainer", "api", "nginx", "prometheus", timeout=UP_TIMEOUT)
+        """Start the trainer and Prometheus, wait for the trainer to exit 0, then start the api replicas and nginx.
+
+        Two steps with --no-deps, because podman-compose 1.6.0 creates each
+        dependent container with `podman --requires`, and podman starts a
+        stopped required container again: the trainer would train once more for
+        every api container that starts, and `down` fails on the dependency
+        chain. Docker Compose honours `service_completed_successfully` and runs
+        the trainer once.
+        """
+        self.compose("up", "-d", "--no-build", "--no-deps", "trainer", "prometheus", timeout=UP_TIMEOUT)
+        self.wait_for_trainer()
+        self.compose("up", "-d", "--no-build", "--no-deps", "--scale", f"api={REPLICAS}", "api", "nginx", timeout=UP_TIMEOUT)
+
+    def wait_for_trainer(self) -> None:
+        """Wait until the trainer container has stopped, and check that it exited 0."""
+        name = f"{PROJECT}_trainer_1"
+        completed = subprocess.run(["podman", "wait", name], env=self.environment, capture_output=True, text=True, timeout=RETRAIN_TIMEOUT)
+        exit_code = completed.stdout.strip()
+        if completed.returncode != 0 or exit_code != "0":
+            raise RuntimeError(f"{name} did not exit 0: exit code {exit_code!r}, podman wait said {completed.stderr.strip()!r}")
+
+    def published_versions(self) -> list[int]:
+        """Return the model versions in the models volume, read through the volume's host directory."""
+        inspected = subprocess.run(
+            ["podman", "volume", "inspect", f"{PROJECT}_models", "--format", "{{.Mountpoint}}"],
+            env=self.environment, capture_output=True, text=True, timeout=60, check=True,
+        )
+        model_root = Path(inspected.stdout.strip()) / "sine"
+        return sorted(int(entry.name) for entry in model_root.iterdir() if entry.name.isdigit())
 
     def retrain(self) -> None:
         self.compose("run", "--rm", "trainer", timeout=RETRAIN_TIMEOUT)
@@ -129,7 +157,19 @@ class Stack:
             subprocess.run(["podman", "logs", "--tail", "40", name], env=self.environment, timeout=60)
 
     def down(self) -> None:
+        """Remove the project's containers, volumes and network, also what `down -v` left behind."""
         self.compose("down", "-v", "--timeout", "10", timeout=DOWN_TIMEOUT, check=False)
+
+        label = f"label=io.podman.compose.project={PROJECT}"
+        for kind in ("container", "volume", "network"):
+            listing = subprocess.run(
+                ["podman", kind, "ls", "--quiet", "--filter", label] + (["--all"] if kind == "container" else []),
+                env=self.environment, capture_output=True, text=True, timeout=60,
+            )
+            leftovers = listing.stdout.split()
+            if leftovers:
+                logger.warning("removing %s(s) that down -v left: %s", kind, " ".join(leftovers))
+                subprocess.run(["podman", kind, "rm", "--force", *leftovers], env=self.environment, timeout=DOWN_TIMEOUT)
 
 
 def served_version(client: ForecastClient) -> int:
@@ -158,10 +198,17 @@ def query_scalar(prometheus_url: str, expression: str) -> float:
     return float(results[0]["value"][1]) if results else 0.0
 
 
+def every_replica_serves(client: ForecastClient, version: int) -> bool:
+    """Ask /readyz several times in a row, so that nginx has sent the request to every replica."""
+    return all(served_version(client) == version for _ in range(4 * REPLICAS))
+
+
 def check_stack(stack: Stack) -> None:
     with ForecastClient(stack.api_url, timeout=10, retries=5) as client:
-        first = wait_for("the api behind nginx to be ready", lambda: served_version(client), READY_TIMEOUT)
-        logger.info("ready: serving version %d through %s", first, stack.api_url)
+        wait_for("the api behind nginx to be ready", lambda: served_version(client), READY_TIMEOUT)
+        latest = stack.published_versions()[-1]
+        wait_for(f"every replica to serve version {latest}", lambda: every_replica_serves(client, latest), RELOAD_TIMEOUT)
+        logger.info("ready: serving version %d through %s", latest, stack.api_url)
 
         for _ in range(FORECAST_CALLS):
             result = client.forecast(WINDOW, horizon=3)
@@ -180,13 +227,8 @@ def check_stack(stack: Stack) -> None:
         logger.info("Prometheus counts %.0f forecasts over all replicas", total)
 
         stack.retrain()
-        # Several calls in a row, so that nginx has asked more than one replica.
-        wait_for(
-            f"every replica to serve version {first + 1}",
-            lambda: all(served_version(client) == first + 1 for _ in range(2 * REPLICAS * 2)),
-            RELOAD_TIMEOUT,
-        )
-        logger.info("reloaded: version %d served without a restart", first + 1)
+        wait_for(f"every replica to serve version {latest + 1}", lambda: every_replica_serves(client, latest + 1), RELOAD_TIMEOUT)
+        logger.info("reloaded: version %d served without a restart", latest + 1)
 
 
 def parse_args() -> argparse.Namespace:
