@@ -1,12 +1,12 @@
 """Smoke test of docker-compose.yml with podman and podman-compose, on loopback only.
 
-Installs podman, runc, debootstrap and podman-compose when they are missing,
-builds stand-ins for the public base images when absent (base_images.sh), builds
-the service image, then: brings up trainer, two api replicas behind nginx, and
-prometheus; waits for readiness by polling; calls /forecast through nginx;
-checks through Prometheus' HTTP API that both api targets are up and that the
-forecast counter moved; trains again and waits for the new version to be served;
-and tears the stack down with `down -v`, also when a step fails.
+Installs podman, runc, debootstrap and podman-compose when they are missing.
+Builds stand-ins for the public base images when absent (base_images.sh), then
+the service image. Then it brings up trainer, two api replicas behind nginx and
+Prometheus, and waits for readiness by polling. It calls /forecast through
+nginx, and checks through Prometheus' HTTP API that both api targets are up and
+that the forecast counter moved. It trains again and waits for every replica to
+serve the new version. It tears the stack down with `down -v`, also when a step fails.
 
 Run it as root: `make compose-smoke`. Every wait is bounded.
 """
@@ -131,7 +131,7 @@ class Stack:
         completed = subprocess.run(["podman", "wait", name], env=self.environment, capture_output=True, text=True, timeout=RETRAIN_TIMEOUT)
         exit_code = completed.stdout.strip()
         if completed.returncode != 0 or exit_code != "0":
-            raise RuntimeError(f"{name} did not exit 0: exit code {exit_code!r}, podman wait said {completed.stderr.strip()!r}")
+            raise RuntimeError(f"{name} did not exit 0: exit code {exit_code!r}, podman wait printed {completed.stderr.strip()!r}")
 
     def published_versions(self) -> list[int]:
         """Return the model versions in the models volume, read through the volume's host directory."""
@@ -240,6 +240,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # One line per poll would bury the steps.
     if os.geteuid() != 0:
         logger.error("run the smoke test as root: podman here needs root for networks and storage")
         return 2
