@@ -23,6 +23,9 @@ class Settings(BaseSettings):
         5.0, ge=0, description="How often to look for a higher model version, in seconds; 0 turns polling off."
     )
     log_level: str = Field("info", description="Log level of the service and uvicorn.")
+    shutdown_timeout_seconds: float = Field(
+        30.0, gt=0, description="On SIGTERM, how long requests in flight may take to finish before uvicorn closes them, in seconds."
+    )
     max_body_bytes: int = Field(
         MEBIBYTE, ge=1, description="Largest request body accepted, in bytes; a larger one gets 413 before it is parsed."
     )
