@@ -46,10 +46,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         series = _load_series(args)
+    except TrainingInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+
+    try:
         # Reject a short or constant series before the slow TensorFlow import.
         fit_scaling(split_series(series.values).train)
     except TrainingInputError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {describe_source(series)}: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
 
     from training import pipeline  # Imports TensorFlow, which takes seconds.
@@ -139,6 +144,13 @@ def _load_series(args: argparse.Namespace) -> Series:
     if args.csv is not None:
         return read_csv_series(args.csv, args.column)
     return synthetic_series(args.seed)
+
+
+def describe_source(series: Series) -> str:
+    """Name where the series came from, for errors about the series as a whole."""
+    if series.source.get("source") == "csv":
+        return f"column {series.source['column']!r} of {series.source['path']}"
+    return "synthetic series"
 
 
 def _config(args: argparse.Namespace) -> TrainingConfig:
