@@ -1,7 +1,6 @@
 """Command line: python -m training.experiments {bptt,vanishing,stacked} --out DIR [options].
 
-Each experiment writes NAME.md into DIR and, except stacked, NAME.png, and
-prints their paths. --quick shrinks an experiment to a size meant for tests;
+Each experiment writes NAME.png and NAME.md into DIR and prints their paths. --quick shrinks an experiment to a size meant for tests;
 its numbers say little.
 """
 
@@ -102,10 +101,10 @@ def _run_stacked(args: argparse.Namespace) -> list[Path]:
     from training.experiments import stacked  # Imports TensorFlow, which takes seconds.
     from training.experiments.common import output_paths
 
-    outputs = output_paths(args.out, "stacked", with_figure=False)
+    outputs = output_paths(args.out, "stacked")
     report = stacked.run(outputs, seed=args.seed)
 
     for shape in report.shapes:
         print(f"{shape.description}: output shape {shape.shape}")
     print(f"first layer without return_sequences: {report.error_type}: {report.error_message}")
-    return [outputs.summary]
+    return [outputs.figure, outputs.summary]

@@ -16,15 +16,14 @@ matplotlib.use("Agg")  # Experiments run headless, so never pick an interactive 
 class Outputs:
     """Paths of the figure and the markdown summary an experiment writes."""
 
-    figure: Path | None
+    figure: Path
     summary: Path
 
 
-def output_paths(out_dir: Path, name: str, with_figure: bool = True) -> Outputs:
+def output_paths(out_dir: Path, name: str) -> Outputs:
     """Create out_dir if needed and return OUT_DIR/NAME.png and OUT_DIR/NAME.md."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    figure = out_dir / f"{name}.png" if with_figure else None
-    return Outputs(figure=figure, summary=out_dir / f"{name}.md")
+    return Outputs(figure=out_dir / f"{name}.png", summary=out_dir / f"{name}.md")
 
 
 def seed_everything(seed: int) -> None:
