@@ -18,24 +18,33 @@ def quiet_environment() -> dict[str, str]:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-def run_experiment(name: str, out_dir: Path, *options: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "training.experiments", name, "--out", str(out_dir), "--quick", *options]
-    completed = subprocess.run(command, cwd=ROOT, env=quiet_environment(), capture_output=True, text=True, timeout=300)
-    assert completed.returncode == 0, f"{name} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
-    return completed
+EXPERIMENTS = ("bptt", "vanishing", "stacked")
+
+
+def experiment_command(name: str, out_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "training.experiments", name, "--out", str(out_dir), "--quick"]
 
 
 @pytest.fixture(scope="module")
 def experiment_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
-    """Run each experiment once at its quick size; return its output directory and stdout."""
-    runs = {}
-    for name in ("bptt", "vanishing", "stacked"):
+    """Run each experiment once at its quick size, all at once; return its output directory and stdout."""
+    processes = {}
+    for name in EXPERIMENTS:
         out_dir = tmp_path_factory.mktemp(name)
-        runs[name] = (out_dir, run_experiment(name, out_dir).stdout)
+        process = subprocess.Popen(
+            experiment_command(name, out_dir), cwd=ROOT, env=quiet_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        processes[name] = (out_dir, process)
+
+    runs = {}
+    for name, (out_dir, process) in processes.items():
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, f"{name} failed:\n{stdout[-3000:]}\n{stderr[-3000:]}"
+        runs[name] = (out_dir, stdout)
     return runs
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, id=name) for name in ("bptt", "vanishing", "stacked")])
+@pytest.mark.parametrize("name", [pytest.param(name, id=name) for name in EXPERIMENTS])
 def test_experiment_writes_figure_and_summary(experiment_runs, name):
     out_dir, stdout = experiment_runs[name]
 
@@ -81,6 +90,7 @@ def test_stacked_prints_shapes_and_error_type(experiment_runs):
         pytest.param(["bptt"], id="missing-out"),
         pytest.param(["unknown", "--out", "x"], id="unknown-experiment"),
         pytest.param(["bptt", "--out", "x", "--epochs", "0"], id="zero-epochs"),
+        pytest.param(["vanishing", "--out", "x", "--train-epochs", "-1"], id="negative-train-epochs"),
     ],
 )
 def test_experiments_cli_rejects_invalid_arguments(options):

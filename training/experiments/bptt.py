@@ -37,7 +37,7 @@ CUE_PLOT_STEPS = 60
 
 @dataclass(frozen=True)
 class BpttSettings:
-    """Sizes of one run: epochs, training sequences, batch size and Adam learning rate."""
+    """Sizes of one run: epochs, training sequences, batch size, Adam learning rate and seed."""
 
     epochs: int
     sequences: int

@@ -1,7 +1,7 @@
 """Command line: python -m training.experiments {bptt,vanishing,stacked} --out DIR [options].
 
 Each experiment writes NAME.png and NAME.md into DIR and prints their paths. --quick shrinks an experiment to a size meant for tests;
-its numbers say little.
+its numbers are not meaningful.
 """
 
 import argparse
@@ -41,12 +41,22 @@ def _build_parser() -> argparse.ArgumentParser:
 
     vanishing = _add_experiment(experiments, "vanishing", "gradient of the last prediction with respect to each of 100 input steps, SimpleRNN and LSTM")
     vanishing.add_argument("--sequences", type=_positive_int, help="sequences the gradient is averaged over (default: 64, or 8 with --quick)")
-    vanishing.add_argument("--train-epochs", type=int, help="epochs to train each network before measuring again; 0 measures only at initialization (default: 5, or 1 with --quick)")
+    vanishing.add_argument("--train-epochs", type=_non_negative_int, help="epochs to train each network before measuring again; 0 measures only at initialization (default: 5, or 1 with --quick)")
     vanishing.set_defaults(run=_run_vanishing)
 
     stacked = _add_experiment(experiments, "stacked", "output shapes of two stacked SimpleRNN layers and the error without return_sequences")
     stacked.set_defaults(run=_run_stacked)
     return parser
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {value}")
+    return value
 
 
 def _add_experiment(experiments, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -81,8 +91,6 @@ def _run_vanishing(args: argparse.Namespace) -> list[Path]:
     from training.experiments import vanishing  # Imports TensorFlow, which takes seconds.
     from training.experiments.common import output_paths
 
-    if args.train_epochs is not None and args.train_epochs < 0:
-        raise SystemExit(f"error: --train-epochs must be 0 or more, got {args.train_epochs}")
     settings = vanishing.VanishingSettings(
         sequences=args.sequences or (8 if args.quick else 64),
         train_epochs=args.train_epochs if args.train_epochs is not None else (1 if args.quick else 5),

@@ -92,7 +92,7 @@ def input_gradient_magnitudes(network: keras.Model, inputs: np.ndarray) -> np.nd
     with tf.GradientTape() as tape:
         tape.watch(tensor)
         predictions = network(tensor)
-        # Each prediction depends only on its own sequence, so the gradient of the sum holds every per-sequence gradient.
+        # Each prediction depends only on its own sequence, so the gradient of the sum contains every per-sequence gradient.
         total = tf.reduce_sum(predictions)
     gradients = tape.gradient(total, tensor).numpy()[..., 0]
     return np.mean(np.abs(gradients), axis=0)
