@@ -23,7 +23,7 @@ WINDOW = 50
 """Number of past values the network reads to predict the next one."""
 
 MAX_EVAL_STEP = 50
-"""Longest autoregressive horizon scored on the test part."""
+"""Maximum autoregressive horizon scored on the test part."""
 
 TRAIN_PERCENT = 70
 VALIDATION_PERCENT = 15
@@ -89,8 +89,8 @@ def read_csv_series(path: str | Path, column: str) -> Series:
     """Read one numeric column of a CSV file with a header row and rows in time order.
 
     Completely blank lines are skipped. Raises TrainingInputError for a missing
-    file, a missing column, an empty or non-numeric cell, or a non-finite value;
-    the message names the data row (1-based, header excluded) and the file line.
+    file, a missing column, an empty or non-numeric cell, or a non-finite value.
+    A cell error names the data row (1-based, header excluded) and the file line.
     """
     path = Path(path)
     try:
