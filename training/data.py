@@ -24,7 +24,7 @@ WINDOW = 50
 """Number of past values the network reads to predict the next one."""
 
 MAX_EVAL_STEP = 50
-"""Longest autoregressive horizon scored on the test part."""
+"""Maximum autoregressive horizon scored on the test part."""
 
 TRAIN_PERCENT = 70
 VALIDATION_PERCENT = 15
@@ -100,8 +100,8 @@ def read_csv_series(path: str | Path, column: str) -> Series:
 
     Completely blank lines are skipped. Raises TrainingInputError for a missing
     file, invalid UTF-8, a missing column, an empty or non-numeric cell, or a
-    value that is not finite or beyond ±MAX_ABS_VALUE; the message names the data
-    row (1-based, header excluded) and the file line.
+    value that is not finite or beyond ±MAX_ABS_VALUE. A cell error names the
+    data row (1-based, header excluded) and the file line.
     """
     path = Path(path)
     text = _read_utf8(path)
@@ -235,9 +235,10 @@ def fit_scaling(train: np.ndarray) -> Scaling:
     std = float(np.std(train))
     minimum_std = max(abs(mean) * FLOAT32_EPSILON, FLOAT32_TINY)
     if not std > minimum_std:
+        spread = "zero standard deviation" if std == 0.0 else f"standard deviation {std:.3g}"
         raise TrainingInputError(
             f"the training part (values 1 to {len(train)}) is constant at {mean!r} "
-            f"(standard deviation {std:.3g}); scaling needs a standard deviation above {minimum_std:.3g}"
+            f"({spread}); scaling needs a standard deviation above {minimum_std:.3g}"
         )
     return Scaling(mean=mean, std=std)
 
