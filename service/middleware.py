@@ -78,7 +78,7 @@ class BodyTooLargeError(StarletteHTTPException):
     """A request body over the limit, raised from `receive` while the app reads the body.
 
     It is an HTTPException because FastAPI re-raises those from body parsing, so the
-    app's handler renders the error shape; any other type would become a 400.
+    app's handler renders the error shape. FastAPI turns any other type into a 400.
     """
 
     def __init__(self, limit: int, received: str) -> None:
@@ -92,8 +92,7 @@ def body_too_large_message(limit: int, received: str) -> str:
 def read_content_length(scope: Scope) -> int | None:
     """Return the declared Content-Length, or None when it is absent or not an integer.
 
-    uvicorn's HTTP parsers reject a malformed Content-Length themselves, so None
-    here means a chunked or an empty body.
+    With None the body is still counted as it arrives, so the limit applies either way.
     """
     value = Headers(scope=scope).get("content-length")
     if value is None or not value.strip().isdigit():
@@ -107,8 +106,8 @@ class BodySizeLimitMiddleware:
     A declared Content-Length over the limit is rejected before the app runs. A
     chunked body, which declares no length, is counted as `receive` returns it and
     rejected once the count passes the limit, so at most `max_bytes` plus one chunk
-    is ever buffered. Starlette's RequestBodyLimitMiddleware does the counting too,
-    but answers in plain text on some paths; every answer here uses the error shape.
+    is ever buffered. Starlette's RequestBodyLimitMiddleware counts too, but responds
+    in plain text on some paths, and every response here uses the error shape.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:

@@ -20,9 +20,9 @@ def ramp(count: int) -> list[str]:
     return [str(index) for index in range(count)]
 
 
-# Empty files, a header only, a missing column, non-numeric cells, a constant
-# series and a short series are covered by test_training_cli.py and
-# test_training_data.py; these are the cases they leave out.
+# test_training_cli.py and test_training_data.py cover empty files, a header
+# only, a missing column, non-numeric cells, a constant series and a short
+# series. These are the cases they leave out.
 BAD_FILES = [
     pytest.param(
         rows(ramp(7) + ["2e30"] + ramp(ROWS)),

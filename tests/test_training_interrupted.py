@@ -36,7 +36,7 @@ def training_command(model_dir: Path) -> list[str]:
 
 
 def kill_during_export(model_dir: Path) -> tuple[int, list[str]]:
-    """Start training, SIGKILL it as soon as its staging directory holds a file, and return its exit code and that directory's files."""
+    """Start training, SIGKILL it as soon as its staging directory contains a file, and return its exit code and that directory's files."""
     model_root = model_dir / MODEL_NAME
     process = subprocess.Popen(training_command(model_dir), cwd=ROOT, env=quiet_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + TRAINING_TIMEOUT_SECONDS
