@@ -9,6 +9,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+import signal
+from types import FrameType
 
 import uvicorn
 
@@ -45,9 +47,23 @@ def prepare_multiprocess_dir(settings: Settings) -> Path | None:
     return None
 
 
+
+def exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    """Exit with status 0 on SIGTERM.
+
+    uvicorn (0.55) handles SIGTERM itself while it serves: it stops accepting
+    connections, lets requests in flight finish, then raises the signal again.
+    This handler turns that second delivery, or one that arrives during start-up,
+    into a normal exit instead of death by signal.
+    """
+    logger.info("stopped on signal %d", signum)
+    raise SystemExit(0)
+
+
 def main() -> None:
     settings = Settings()
     configure_logging(settings)
+    signal.signal(signal.SIGTERM, exit_cleanly)
     created = prepare_multiprocess_dir(settings)
 
     try:
@@ -60,6 +76,7 @@ def main() -> None:
             log_level=settings.log_level,
             loop="uvloop",
             http="httptools",
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         )
     finally:
         if created is not None:

@@ -7,19 +7,29 @@ import os
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
-from service.errors import install_error_handlers
+from service.errors import error_responses, install_error_handlers
 from service.logging_config import configure_logging
 from service.metrics import ServiceMetrics, multiprocess_dir
-from service.middleware import RequestContextMiddleware
+from service.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from service.reloader import ModelReloader
 from service.routes import forecasting, operations, tfserving
+from service.security import require_api_key
 from service.serving import ModelSlot
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# Every route on these routers requires the API key when FORECAST_API_KEY is set.
+# A new route is covered by adding it to one of these routers, and a new router by
+# adding it here; test_auth_protects_every_route_but_open_ones fails for any route
+# that is neither here nor in OPEN_PATHS.
+PROTECTED_ROUTERS: tuple[APIRouter, ...] = (forecasting.router, operations.model_router, tfserving.router)
+# Probes, metrics and the API docs; /metrics checks the key itself when FORECAST_METRICS_REQUIRE_KEY is true.
+OPEN_ROUTERS: tuple[APIRouter, ...] = (operations.router,)
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
 
 def warn_if_empty(settings: Settings, slot: ModelSlot) -> None:
@@ -67,11 +77,20 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     app.state.reloader = reloader
 
     install_error_handlers(app)
+    # The last middleware added runs first: the request id exists before the size check answers.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    app.include_router(forecasting.router)
-    app.include_router(operations.router)
-    app.include_router(tfserving.router)
+    include_routers(app)
     return app
+
+
+def include_routers(app: FastAPI) -> None:
+    # Any route can meet an oversized body or an unexpected error.
+    common = error_responses(413, 500)
+    for router in PROTECTED_ROUTERS:
+        app.include_router(router, dependencies=[Depends(require_api_key)], responses={**common, **error_responses(401)})
+    for router in OPEN_ROUTERS:
+        app.include_router(router, responses=common)
 
 
 def create_app_from_environment() -> FastAPI:

@@ -74,6 +74,11 @@ def raise_for_error(response: httpx.Response) -> None:
     raise ForecastAPIError(response.status_code, message, fields, request_id)
 
 
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    """Return the header that carries the API key, for a service started with FORECAST_API_KEY."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
 def forecast_body(window: Sequence[float], horizon: int) -> dict[str, Any]:
     return {"window": list(window), "horizon": horizon}
 
@@ -98,13 +103,14 @@ class ForecastClient:
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         retries: int = DEFAULT_RETRIES,
         backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
+        api_key: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError(f"retries must be 0 or more, got {retries}")
         self.retries = retries
         self.backoff_seconds = backoff_seconds
-        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+        self._http = httpx.Client(base_url=base_url, timeout=timeout, headers=auth_headers(api_key), transport=transport)
 
     def __enter__(self) -> Self:
         return self
@@ -153,13 +159,14 @@ class AsyncForecastClient:
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         retries: int = DEFAULT_RETRIES,
         backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
+        api_key: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError(f"retries must be 0 or more, got {retries}")
         self.retries = retries
         self.backoff_seconds = backoff_seconds
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=auth_headers(api_key), transport=transport)
 
     async def __aenter__(self) -> Self:
         return self

@@ -1,6 +1,7 @@
 """One JSON error shape for every 4xx and 5xx response, and the handlers that produce it."""
 
 import logging
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,6 +29,22 @@ HTTP_CODES = {
 }
 
 
+ERROR_DESCRIPTIONS = {
+    400: "The body is not a JSON document that can be parsed; the message says why.",
+    401: "The API key is missing or invalid.",
+    404: "No model of that name or version is served.",
+    413: "The request body is larger than FORECAST_MAX_BODY_BYTES.",
+    422: "The request is invalid; the message names the field.",
+    500: "Unexpected error; the message carries the request id that the log line also carries.",
+    503: "No model version is loaded.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Declare error statuses for a route's `responses=`, so OpenAPI shows the error shape."""
+    return {status: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
+
+
 class InputError(Exception):
     """A request that passed schema validation but is invalid for the served model or settings."""
 
@@ -52,8 +69,10 @@ class ModelNotFoundError(Exception):
     """A request names a model or version that this service does not serve."""
 
 
-def error_response(request: Request, status: int, message: str, fields: list[FieldError] | None = None) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", None)
+def build_error_response(
+    status: int, message: str, request_id: str | None, fields: list[FieldError] | None = None
+) -> JSONResponse:
+    """Render the error shape; ASGI middleware that has no Request calls this directly."""
     body = ErrorResponse(
         error=ErrorBody(
             status=status,
@@ -65,6 +84,10 @@ def error_response(request: Request, status: int, message: str, fields: list[Fie
     )
     headers = {"X-Request-ID": request_id} if request_id else None
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def error_response(request: Request, status: int, message: str, fields: list[FieldError] | None = None) -> JSONResponse:
+    return build_error_response(status, message, getattr(request.state, "request_id", None), fields)
 
 
 def format_location(location: tuple[Any, ...]) -> str:
@@ -158,13 +181,35 @@ async def handle_model_not_found(request: Request, exc: ModelNotFoundError) -> J
     return error_response(request, 404, str(exc))
 
 
+def describe_unparsable_body(cause: BaseException | None) -> FieldError | None:
+    """Name why a body that is not a valid JSON document could not be parsed.
+
+    FastAPI answers 400 "There was an error parsing the body" for every error of
+    json.loads other than JSONDecodeError, and keeps the original error as __cause__.
+    """
+    if isinstance(cause, RecursionError):
+        expected, received = "JSON nested less deeply", "JSON nested too deeply to parse"
+    elif isinstance(cause, UnicodeDecodeError):
+        expected, received = "a body encoded as UTF-8", f"invalid UTF-8 at byte {cause.start}"
+    elif isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        limit = sys.get_int_max_str_digits()
+        expected, received = f"numbers of at most {limit} digits", f"a number with more than {limit} digits"
+    else:
+        return None
+    return FieldError(field="body", message=f"body: expected {expected}, received {received}", expected=expected, received=received)
+
+
 async def handle_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    fields = None
     if exc.status_code == 404:
         message = f"not found: {request.url.path}"
     elif exc.status_code == 405:
         message = f"method {request.method} is not allowed on {request.url.path}"
-    response = error_response(request, exc.status_code, message)
+    elif exc.status_code == 400 and (field_error := describe_unparsable_body(exc.__cause__)) is not None:
+        message, fields = field_error.message, [field_error]
+        logger.info("rejected request %s: %s", getattr(request.state, "request_id", "-"), message)
+    response = error_response(request, exc.status_code, message, fields)
     if exc.headers:
         response.headers.update(exc.headers)
     return response

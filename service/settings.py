@@ -1,9 +1,12 @@
 """Service configuration, read from environment variables prefixed with FORECAST_."""
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MEBIBYTE = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -29,3 +32,23 @@ class Settings(BaseSettings):
     max_instances: int = Field(
         1000, ge=1, description="Largest number of windows one TensorFlow Serving style predict request may carry."
     )
+    shutdown_timeout_seconds: float = Field(
+        30.0, gt=0, description="On SIGTERM, how long requests in flight may take to finish before uvicorn closes them, in seconds."
+    )
+    max_body_bytes: int = Field(
+        MEBIBYTE, ge=1, description="Largest request body accepted, in bytes; a larger one gets 413 before it is parsed."
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="When set, every route except the probes, /metrics and the API docs requires "
+        "'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+    )
+    metrics_require_key: bool = Field(False, description="Require the API key on /metrics too; needs API_KEY.")
+
+    @model_validator(mode="after")
+    def check_api_key(self) -> Self:
+        if self.api_key is not None and not self.api_key.get_secret_value():
+            raise ValueError("FORECAST_API_KEY is set but empty; set a key, or unset it to turn authentication off")
+        if self.metrics_require_key and self.api_key is None:
+            raise ValueError("FORECAST_METRICS_REQUIRE_KEY=true needs FORECAST_API_KEY to be set")
+        return self

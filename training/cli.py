@@ -25,7 +25,7 @@ from training.data import (
 if TYPE_CHECKING:
     from training.pipeline import TrainingOutcome
 
-DEFAULT_EPOCHS = 60
+DEFAULT_EPOCHS = 100
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_LEARNING_RATE = 0.001
 DEFAULT_CLIPNORM = 1.0
@@ -46,16 +46,24 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         series = _load_series(args)
+    except TrainingInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+
+    try:
         # Reject a short or constant series before the slow TensorFlow import.
         fit_scaling(split_series(series.values).train)
     except TrainingInputError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {describe_source(series)}: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
 
     from training import pipeline  # Imports TensorFlow, which takes seconds.
 
     try:
         outcome = pipeline.train_version(series, _config(args))
+    except TrainingInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
     except pipeline.QualityGateError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_QUALITY_GATE
@@ -65,14 +73,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Parse the command line; argparse exits with code 2 on invalid options."""
+    """Parse the command line. argparse exits with code 2 on invalid options."""
     parser = _build_parser()
     args = parser.parse_args(argv)
 
     if (args.csv is None) != (args.column is None):
         parser.error("--csv and --column must be given together")
     if args.max_horizon < MAX_EVAL_STEP:
-        parser.error(f"--max-horizon must be at least {MAX_EVAL_STEP}, the longest evaluated step; got {args.max_horizon}")
+        parser.error(
+            f"--max-horizon must be at least {MAX_EVAL_STEP} because the evaluation forecasts "
+            f"{MAX_EVAL_STEP} steps, got {args.max_horizon}"
+        )
     return args
 
 
@@ -84,14 +95,14 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-dir", type=Path, default=Path("model"), help="root of the model store (default: model)")
     parser.add_argument("--name", default="sine", type=_model_name, help="model name, a directory under --model-dir (default: sine)")
     parser.add_argument("--csv", type=Path, help="train on a column of this CSV file (header row, rows in time order) instead of the synthetic sine")
-    parser.add_argument("--column", help="name of the CSV column to train on; required with --csv")
-    parser.add_argument("--units", type=_units, default=[20], help="SimpleRNN layer sizes, comma-separated; 20,20 stacks two layers (default: 20)")
+    parser.add_argument("--column", help="name of the CSV column to train on, required with --csv")
+    parser.add_argument("--units", type=_units, default=[20], help="comma-separated SimpleRNN layer sizes, where 20,20 stacks two layers (default: 20)")
     parser.add_argument("--epochs", type=_positive_int, default=DEFAULT_EPOCHS, help=f"maximum number of epochs; early stopping may end sooner (default: {DEFAULT_EPOCHS})")
     parser.add_argument("--patience", type=_positive_int, default=DEFAULT_PATIENCE, help=f"epochs without a lower validation loss before training stops (default: {DEFAULT_PATIENCE})")
     parser.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, help=f"windows per gradient step (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--learning-rate", type=_positive_float, default=DEFAULT_LEARNING_RATE, help=f"Adam learning rate (default: {DEFAULT_LEARNING_RATE})")
     parser.add_argument("--clipnorm", type=_positive_float, default=DEFAULT_CLIPNORM, help=f"maximum gradient norm per variable for Adam (default: {DEFAULT_CLIPNORM})")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the synthetic noise, Python, numpy and Keras (default: 0)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed for the synthetic noise, Python, numpy and Keras (default: 0)")
     parser.add_argument("--max-horizon", type=_positive_int, default=DEFAULT_MAX_HORIZON, help=f"longest horizon the exported forecast signature accepts (default: {DEFAULT_MAX_HORIZON})")
     parser.add_argument("--max-mae", type=_positive_float, default=DEFAULT_MAX_MAE, help=f"fail with exit code 3 and export nothing when the one-step test MAE is above this, in the series' units (default: {DEFAULT_MAX_MAE})")
     return parser
@@ -104,6 +115,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
     return value
 
 
@@ -139,6 +160,13 @@ def _load_series(args: argparse.Namespace) -> Series:
     if args.csv is not None:
         return read_csv_series(args.csv, args.column)
     return synthetic_series(args.seed)
+
+
+def describe_source(series: Series) -> str:
+    """Name where the series came from, for errors about the series as a whole."""
+    if series.source.get("source") == "csv":
+        return f"column {series.source['column']!r} of {series.source['path']}"
+    return "synthetic series"
 
 
 def _config(args: argparse.Namespace) -> TrainingConfig:

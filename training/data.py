@@ -10,6 +10,7 @@ of the validation and test parts serve only as context.
 """
 
 import csv
+import io
 import logging
 import math
 from dataclasses import dataclass
@@ -23,11 +24,20 @@ WINDOW = 50
 """Number of past values the network reads to predict the next one."""
 
 MAX_EVAL_STEP = 50
-"""Longest autoregressive horizon scored on the test part."""
+"""Maximum autoregressive horizon scored on the test part."""
 
 TRAIN_PERCENT = 70
 VALIDATION_PERCENT = 15
 # The test part takes the remainder, 15 % up to rounding.
+
+MAX_ABS_VALUE = 1e30
+"""Largest magnitude accepted in a CSV cell. The exported graph computes in float32
+(maximum about 3.4e38), and this bound leaves eight orders of magnitude for
+forecasts beyond the training range."""
+
+# Values closer to the mean than float32 resolution become equal in the exported graph.
+FLOAT32_EPSILON = float(np.finfo(np.float32).eps)
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 SYNTHETIC_LENGTH = 5000
 SYNTHETIC_FREQUENCY = 0.01
@@ -89,16 +99,15 @@ def read_csv_series(path: str | Path, column: str) -> Series:
     """Read one numeric column of a CSV file with a header row and rows in time order.
 
     Completely blank lines are skipped. Raises TrainingInputError for a missing
-    file, a missing column, an empty or non-numeric cell, or a non-finite value;
-    the message names the data row (1-based, header excluded) and the file line.
+    file, invalid UTF-8, a missing column, an empty or non-numeric cell, or a
+    value that is not finite or beyond ±MAX_ABS_VALUE. A cell error names the
+    data row (1-based, header excluded) and the file line.
     """
     path = Path(path)
+    text = _read_utf8(path)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            values = _parse_csv_column(csv.reader(handle), path, column)
-    except FileNotFoundError:
-        raise TrainingInputError(f"CSV file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        values = _parse_csv_column(csv.reader(io.StringIO(text, newline="")), path, column)
+    except csv.Error as error:
         raise TrainingInputError(f"cannot read CSV file {path}: {error}") from None
 
     source = {
@@ -109,6 +118,25 @@ def read_csv_series(path: str | Path, column: str) -> Series:
     }
     logger.info("read %d values from column %r of %s", len(values), column, path)
     return Series(values=np.asarray(values, dtype=np.float64), source=source)
+
+
+def _read_utf8(path: Path) -> str:
+    """Read the whole file as UTF-8 (a byte order mark is dropped), naming the line of an invalid byte."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise TrainingInputError(f"CSV file not found: {path}") from None
+    except OSError as error:
+        raise TrainingInputError(f"cannot read CSV file {path}: {error}") from None
+
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise TrainingInputError(
+            f"line {line} of {path}: invalid UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start}); "
+            "save the file as UTF-8"
+        ) from None
 
 
 def _parse_csv_column(reader, path: Path, column: str) -> list[float]:
@@ -145,6 +173,8 @@ def _parse_cell(row: list[str], index: int, where: str) -> float:
 
     if not math.isfinite(value):
         raise TrainingInputError(f"{where}: {cell!r} is not a finite number")
+    if abs(value) > MAX_ABS_VALUE:
+        raise TrainingInputError(f"{where}: {cell!r} is outside the supported range of ±{MAX_ABS_VALUE:g}")
     return value
 
 
@@ -197,14 +227,18 @@ def split_series(values: np.ndarray) -> Split:
 def fit_scaling(train: np.ndarray) -> Scaling:
     """Compute the scaling constants from the training part only.
 
-    Raises TrainingInputError for a constant training part, which has no scale.
+    Raises TrainingInputError for a training part that is constant at float32
+    precision, which has no scale: dividing by its standard deviation in the
+    exported graph would divide by zero or amplify rounding noise.
     """
     mean = float(np.mean(train))
     std = float(np.std(train))
-    if not std > 0.0:
+    minimum_std = max(abs(mean) * FLOAT32_EPSILON, FLOAT32_TINY)
+    if not std > minimum_std:
+        spread = "zero standard deviation" if std == 0.0 else f"standard deviation {std:.3g}"
         raise TrainingInputError(
-            f"the training part ({len(train)} values) is constant at {mean!r}; "
-            "a series with zero standard deviation cannot be scaled"
+            f"the training part (values 1 to {len(train)}) is constant at {mean!r} "
+            f"({spread}); scaling needs a standard deviation above {minimum_std:.3g}"
         )
     return Scaling(mean=mean, std=std)
 

@@ -85,7 +85,7 @@ class ForecastModule(tf.Module):
     def _roll_scaled(self, scaled_window, horizon):
         # The buffer has the fixed shape [max_horizon, batch] so that XLA compiles
         # once per batch size, never once per horizon. Each step writes one row,
-        # which needs no transpose; the caller slices and transposes once.
+        # which needs no transpose, and the caller slices and transposes once.
         batch = tf.shape(scaled_window)[0]
         buffer = tf.zeros([self.max_horizon, batch], dtype=tf.float32)
 

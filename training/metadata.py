@@ -30,7 +30,7 @@ def build_metadata(
     fit_result: FitResult,
     metrics: dict,
 ) -> dict:
-    """Assemble the metadata of one version; publishing fills in "version"."""
+    """Assemble the metadata of one version, leaving "version" for the publish step to fill in."""
     return {
         "name": name,
         "version": None,

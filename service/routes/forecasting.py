@@ -7,20 +7,17 @@ import numpy as np
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from service.errors import InputError
+from service.errors import InputError, error_responses
 from service.metrics import ServiceMetrics
 from service.model_store import FORECAST_SIGNATURE, ONE_STEP_SIGNATURE, ServedModel
-from service.schemas import ErrorResponse, ForecastRequest, ForecastResponse, ModelReference
+from service.schemas import ForecastRequest, ForecastResponse, ModelReference
 from service.serving import MetricsDep, ServedModelDep, SlotDep
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["forecasting"])
 
-ERROR_RESPONSES = {
-    422: {"model": ErrorResponse, "description": "The request is invalid; the message names the field."},
-    503: {"model": ErrorResponse, "description": "No model version is loaded."},
-}
+ERROR_RESPONSES = error_responses(400, 422, 503)
 
 
 def check_horizon(horizon: int, max_horizon: int) -> None:

@@ -18,10 +18,10 @@ import numpy as np
 from fastapi import APIRouter, Body
 from pydantic_core import PydanticCustomError
 
-from service.errors import InputError, ModelNotFoundError
+from service.errors import InputError, ModelNotFoundError, error_responses
 from service.model_store import ONE_STEP_SIGNATURE, WINDOW_LENGTH, ServedModel
-from service.routes.forecasting import ERROR_RESPONSES, check_finite, run_forecast
-from service.schemas import WINDOW_EXPECTED, ErrorResponse, parse_window
+from service.routes.forecasting import check_finite, run_forecast
+from service.schemas import WINDOW_EXPECTED, parse_window
 from service.serving import MetricsDep, ServedModelDep, SlotDep
 
 router = APIRouter(tags=["tensorflow-serving"])
@@ -29,10 +29,7 @@ router = APIRouter(tags=["tensorflow-serving"])
 INPUT_NAME = "window"
 BODY_KEYS = {"instances", "inputs", "signature_name"}
 MISSING = "nothing (the field is missing)"
-PREDICT_RESPONSES = {
-    **ERROR_RESPONSES,
-    404: {"model": ErrorResponse, "description": "No model of that name or version is served."},
-}
+PREDICT_RESPONSES = error_responses(400, 404, 422, 503)
 PREDICT_EXAMPLE = {"instances": [[0.0] * WINDOW_LENGTH]}
 
 PredictBody = Annotated[
@@ -155,7 +152,7 @@ async def predict_version(
     return await predict(body, served, slot, metrics)
 
 
-@router.get("/v1/models/{name}", responses={404: PREDICT_RESPONSES[404], 503: ERROR_RESPONSES[503]})
+@router.get("/v1/models/{name}", responses=error_responses(404, 503))
 async def read_model_status(name: str, served: ServedModelDep) -> dict[str, Any]:
     """Report the served version in TensorFlow Serving's model status format."""
     check_model(served, name)
