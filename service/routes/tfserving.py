@@ -4,9 +4,9 @@ POST /v1/models/{name}:predict accepts both request formats of TensorFlow
 Serving's REST API:
 
 - row format: {"instances": [window, ...]} or {"instances": [{"window": window}, ...]},
-  answered with {"predictions": [[value], ...]};
+  returned as {"predictions": [[value], ...]};
 - columnar format: {"inputs": [window, ...]} or {"inputs": {"window": [window, ...]}},
-  answered with {"outputs": [[value], ...]}.
+  returned as {"outputs": [[value], ...]}.
 
 Each window is the same as in POST /forecast: 50 numbers, or 50 one-element lists.
 Errors keep the service's own error shape, with the field named as in the request.
