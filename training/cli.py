@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from training.config import FitSettings, TrainingConfig
 from training.data import (
+    FILL_METHODS,
     MAX_EVAL_STEP,
     Series,
     TrainingInputError,
@@ -33,6 +34,7 @@ DEFAULT_PATIENCE = 10
 DEFAULT_MAX_MAE = 0.1
 DEFAULT_MAX_HORIZON = 1000
 REPORT_STEPS = (1, 10, 25, 50)
+REPORT_LEVELS = ("50", "80", "90", "95", "99")
 
 EXIT_INPUT_ERROR = 2
 EXIT_QUALITY_GATE = 3
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         series = _load_series(args)
         # Reject a short or constant series before the slow TensorFlow import.
-        fit_scaling(split_series(series.values).train)
+        fit_scaling(split_series(series.values, args.eval_steps).train)
     except TrainingInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
@@ -74,10 +76,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     if (args.csv is None) != (args.column is None):
         parser.error("--csv and --column must be given together")
-    if args.max_horizon < MAX_EVAL_STEP:
+    if args.fill != "none" and args.csv is None:
+        parser.error("--fill applies only to --csv input")
+    if args.max_horizon < args.eval_steps:
         parser.error(
-            f"--max-horizon must be at least {MAX_EVAL_STEP} because the evaluation forecasts "
-            f"{MAX_EVAL_STEP} steps, got {args.max_horizon}"
+            f"--max-horizon must be at least --eval-steps ({args.eval_steps}) because the evaluation forecasts "
+            f"that many steps, got {args.max_horizon}"
         )
     return args
 
@@ -91,6 +95,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", default="sine", type=_model_name, help="model name, a directory under --model-dir (default: sine)")
     parser.add_argument("--csv", type=Path, help="train on a column of this CSV file (header row, rows in time order) instead of the synthetic sine")
     parser.add_argument("--column", help="name of the CSV column to train on, required with --csv")
+    parser.add_argument("--fill", choices=FILL_METHODS, default="none", help="what to do with empty CSV cells: none rejects the file and lists the rows, interpolate fills them linearly and holds the first or last known value at the edges (default: none)")
     parser.add_argument("--units", type=_units, default=[20], help="comma-separated SimpleRNN layer sizes, where 20,20 stacks two layers (default: 20)")
     parser.add_argument("--epochs", type=_positive_int, default=DEFAULT_EPOCHS, help=f"maximum number of epochs; early stopping may end sooner (default: {DEFAULT_EPOCHS})")
     parser.add_argument("--patience", type=_positive_int, default=DEFAULT_PATIENCE, help=f"epochs without a lower validation loss before training stops (default: {DEFAULT_PATIENCE})")
@@ -99,6 +104,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clipnorm", type=_positive_float, default=DEFAULT_CLIPNORM, help=f"maximum gradient norm per variable for Adam (default: {DEFAULT_CLIPNORM})")
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="seed for the synthetic noise, Python, numpy and Keras (default: 0)")
     parser.add_argument("--max-horizon", type=_positive_int, default=DEFAULT_MAX_HORIZON, help=f"longest horizon the exported forecast signature accepts (default: {DEFAULT_MAX_HORIZON})")
+    parser.add_argument("--eval-steps", type=_positive_int, default=MAX_EVAL_STEP, help=f"autoregressive steps scored on the test part; the series must be long enough for them (default: {MAX_EVAL_STEP})")
     parser.add_argument("--max-mae", type=_positive_float, default=DEFAULT_MAX_MAE, help=f"fail with exit code 3 and export nothing when the one-step test MAE is above this, in the series' units (default: {DEFAULT_MAX_MAE})")
     return parser
 
@@ -153,7 +159,7 @@ def _model_name(text: str) -> str:
 
 def _load_series(args: argparse.Namespace) -> Series:
     if args.csv is not None:
-        return read_csv_series(args.csv, args.column)
+        return read_csv_series(args.csv, args.column, args.fill)
     return synthetic_series(args.seed)
 
 
@@ -173,6 +179,7 @@ def _config(args: argparse.Namespace) -> TrainingConfig:
         seed=args.seed,
         max_horizon=args.max_horizon,
         max_mae=args.max_mae,
+        eval_steps=args.eval_steps,
     )
 
 
@@ -190,10 +197,18 @@ def format_report(outcome: "TrainingOutcome") -> str:
         f"autoregressive MAE by step on {evaluation.num_forecast_windows} windows:",
         "  step     model  last value    linear",
     ]
-    for step in REPORT_STEPS:
+    for step in _report_steps(len(evaluation.mae_by_step)):
         index = step - 1
         lines.append(
             f"  {step:>4}  {evaluation.mae_by_step[index]:8.5f}  {evaluation.baseline_last_value_mae_by_step[index]:10.5f}"
             f"  {evaluation.baseline_linear_mae_by_step[index]:8.5f}"
         )
+
+    lines.append(f"interval coverage on the test part, steps 1..{outcome.calibration.steps}:")
+    lines.append("  " + "  ".join(f"{level} %: {outcome.coverage[level]:.3f}" for level in REPORT_LEVELS))
     return "\n".join(lines)
+
+
+def _report_steps(eval_steps: int) -> list[int]:
+    steps = [step for step in REPORT_STEPS if step < eval_steps]
+    return steps + [eval_steps]

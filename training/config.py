@@ -26,3 +26,4 @@ class TrainingConfig:
     seed: int
     max_horizon: int
     max_mae: float
+    eval_steps: int

@@ -8,10 +8,11 @@ import keras
 import numpy as np
 
 from training.config import TrainingConfig
-from training.data import Scaling, Series, Split, fit_scaling, make_windows, split_series
+from training.data import Scaling, Series, Split, fit_scaling, interval_steps, make_windows, split_series
 from training.evaluate import Evaluation, evaluate
 from training.export import ForecastModule, export_saved_model
 from training.fit import FitResult, fit_network
+from training.intervals import Calibration, calibrate, interval_coverage, module_forecast_function, write_intervals
 from training.metadata import build_metadata, write_metadata
 from training.network import build_network
 from training.plots import plot_mae_by_step, plot_predictions
@@ -32,6 +33,8 @@ class TrainingOutcome:
     path: Path
     fit_result: FitResult
     evaluation: Evaluation
+    calibration: Calibration
+    coverage: dict[str, float]
 
 
 def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
@@ -41,7 +44,7 @@ def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
     the one-step test MAE exceeds config.max_mae. In both cases nothing is
     written.
     """
-    split = split_series(series.values)
+    split = split_series(series.values, config.eval_steps)
     scaling = fit_scaling(split.train)
 
     keras.utils.set_random_seed(config.seed)
@@ -54,8 +57,13 @@ def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
     )
 
     module = ForecastModule(network, scaling, config.max_horizon)
-    evaluation = evaluate(module, split.train, split.test)
+    evaluation = evaluate(module, split.train, split.test, config.eval_steps)
     check_quality(evaluation, config.max_mae)
+
+    forecast_function = module_forecast_function(module)
+    calibration = calibrate(forecast_function, split.calibration, interval_steps(len(split.calibration), config.max_horizon))
+    coverage = interval_coverage(forecast_function, split.test, calibration)
+    metrics = {**evaluation.metrics(), "interval_coverage": coverage}
 
     metadata = build_metadata(
         name=config.name,
@@ -67,10 +75,18 @@ def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
         settings=config.fit,
         seed=config.seed,
         fit_result=fit_result,
-        metrics=evaluation.metrics(),
+        metrics=metrics,
+        calibration=calibration,
     )
-    version, path = _write_version(module, metadata, evaluation, split, config.model_dir / config.name)
-    return TrainingOutcome(version=version, path=path, fit_result=fit_result, evaluation=evaluation)
+    version, path = _write_version(module, metadata, evaluation, calibration, split, config.model_dir / config.name)
+    return TrainingOutcome(
+        version=version,
+        path=path,
+        fit_result=fit_result,
+        evaluation=evaluation,
+        calibration=calibration,
+        coverage=coverage,
+    )
 
 
 def check_quality(evaluation: Evaluation, max_mae: float) -> None:
@@ -88,10 +104,16 @@ def _scaled_windows(part: np.ndarray, scaling: Scaling) -> tuple[np.ndarray, np.
 
 
 def _write_version(
-    module: ForecastModule, metadata: dict, evaluation: Evaluation, split: Split, model_root: Path
+    module: ForecastModule,
+    metadata: dict,
+    evaluation: Evaluation,
+    calibration: Calibration,
+    split: Split,
+    model_root: Path,
 ) -> tuple[int, Path]:
     with staging_directory(model_root) as staging:
         export_saved_model(module, staging)
+        write_intervals(calibration, staging)
         _write_plots(evaluation, split, staging)
 
         def record_version(version: int) -> None:
