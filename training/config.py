@@ -27,3 +27,6 @@ class TrainingConfig:
     max_horizon: int
     max_mae: float
     eval_steps: int
+    init: str = "linear"
+    linear_order: int = 12
+    linear_ridge: float = 0.01

@@ -31,6 +31,7 @@ def build_metadata(
     fit_result: FitResult,
     metrics: dict,
     calibration: Calibration,
+    init: str,
 ) -> dict:
     """Assemble the metadata of one version, leaving "version" for the publish step to fill in."""
     return {
@@ -43,6 +44,7 @@ def build_metadata(
         "split": _describe_split(split),
         "scaling": {"mean": scaling.mean, "std": scaling.std},
         "training": {
+            "init": init,
             "units": list(units),
             "epochs": settings.epochs,
             "epochs_run": fit_result.epochs_run,
