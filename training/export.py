@@ -23,6 +23,7 @@ from training.data import WINDOW, Scaling
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_HORIZON = 1000
+MAX_SCALED_INPUT = 1e6
 
 _WINDOW_SPEC = tf.TensorSpec([None, WINDOW], tf.float32, name="window")
 _HORIZON_SPEC = tf.TensorSpec([], tf.int32, name="horizon")
@@ -151,7 +152,12 @@ class ForecastModule(tf.Module):
         return prediction[:, 0]
 
     def _scale(self, values):
-        return (values - self.scaling_mean) / self.scaling_std
+        # An input near the float32 limit divided by a small std overflows to
+        # infinity, and infinity times the zero input weights that the linear
+        # initialization leaves in unused units is NaN. Clipping at a million
+        # standard deviations keeps every forecast finite.
+        scaled = (values - self.scaling_mean) / self.scaling_std
+        return tf.clip_by_value(scaled, -MAX_SCALED_INPUT, MAX_SCALED_INPUT)
 
     def _unscale(self, scaled):
         return scaled * self.scaling_std + self.scaling_mean
