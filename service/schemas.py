@@ -141,7 +141,7 @@ Levels = Annotated[
     list[int],
     BeforeValidator(parse_levels),
     Field(
-        description=f"Prediction interval levels in percent, {LEVELS_EXPECTED}. The response then holds one "
+        description=f"Prediction interval levels in percent, {LEVELS_EXPECTED}. The response then contains one "
         "interval per level. Allowed up to the horizon the model's intervals were calibrated for (GET /model).",
     ),
 ]

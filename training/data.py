@@ -43,9 +43,9 @@ MIN_CALIBRATION_SHARE = 0.8
 """Share of the calibration windows that every interval step must use as start points.
 
 Later steps have fewer start points, which cover a shorter stretch of the
-series. On the default series, calibrating up to the step that keeps 80 % of
-the windows (141 steps) kept the test coverage at 80, 90, 95 and 99 % within
-3 points, while 300 or 601 steps missed by 4 to 5 points at 80 %.
+series. On the default series, this share gives 141 steps, and the test
+coverage at 80, 90, 95 and 99 % stayed within 3 points. With 300 or 601 steps
+it missed by 4 to 5 points at 80 % (scripts/coverage_by_steps.py).
 """
 
 FILL_METHODS = ("none", "interpolate")
@@ -150,7 +150,7 @@ def read_csv_series(path: str | Path, column: str, fill: str = "none") -> Series
 def fill_gaps(values: np.ndarray) -> np.ndarray:
     """Replace NaN values by linear interpolation between the nearest known neighbours.
 
-    numpy.interp holds the edge values constant, so missing values before the
+    numpy.interp repeats the edge values, so missing values before the
     first known value take the first known value, and those after the last
     known value take the last one. Raises TrainingInputError when no value is known.
     """

@@ -1,7 +1,7 @@
 """Set a SimpleRNN -> Dense(1) network to a reduced-order linear autoregressive model, without gradient training.
 
 A network trained on the one-step loss drifts when fed its own predictions,
-because the one-step loss barely sees slope errors that compound over many
+because the one-step loss barely penalizes slope errors that compound over many
 steps. A least-squares linear model over the window does not drift on the
 default series, and a SimpleRNN whose states stay small (where tanh(z) = z up
 to a relative error of about z^2 / 3) is a linear state-space model, so the
