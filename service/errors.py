@@ -9,14 +9,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.schemas import WINDOW_EXPECTED, ErrorBody, ErrorResponse, FieldError, describe_value
+from service.schemas import LEVELS_EXPECTED, WINDOW_EXPECTED, ErrorBody, ErrorResponse, FieldError, describe_value
 
 logger = logging.getLogger(__name__)
 
-# Custom error types raised by the window parser; their names double as metric reasons.
+# Custom error types raised by the window and levels parsers; their names double as metric reasons.
 WINDOW_REASONS = {"window_shape", "window_length", "window_value", "window_not_finite"}
+CUSTOM_REASONS = WINDOW_REASONS | {"levels_shape", "levels_value"}
 # Top-level request fields whose names may appear in metric labels; any other name would be unbounded.
-KNOWN_FIELDS = {"window", "horizon"}
+KNOWN_FIELDS = {"window", "horizon", "levels", "step"}
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -25,6 +26,7 @@ HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
+    501: "not_implemented",
     503: "model_unavailable",
 }
 
@@ -36,6 +38,7 @@ ERROR_DESCRIPTIONS = {
     413: "The request body is larger than FORECAST_MAX_BODY_BYTES.",
     422: "The request is invalid; the message names the field.",
     500: "Unexpected error; the message carries the request id that the log line also carries.",
+    501: "The loaded model version was exported without the signature this route needs.",
     503: "No model version is loaded.",
 }
 
@@ -63,6 +66,10 @@ class InputError(Exception):
 
 class ModelUnavailableError(Exception):
     """No model version is loaded, so forecasts cannot be served."""
+
+
+class FeatureUnavailableError(Exception):
+    """The loaded model version was exported without what this route needs, such as a signature."""
 
 
 class ModelNotFoundError(Exception):
@@ -115,7 +122,7 @@ def translate_error(error: dict[str, Any], expectations: dict[str, str]) -> tupl
     top_field = field.split("[")[0].split(".")[0]
     label = top_field if top_field in KNOWN_FIELDS else "body"
 
-    if error_type in WINDOW_REASONS:
+    if error_type in CUSTOM_REASONS:
         if "index" in context:
             field = f"{field}[{context['index']}]"
         expected, received, reason = context["expected"], context["received"], error_type
@@ -149,7 +156,12 @@ def describe_expectations(request: Request) -> dict[str, str]:
     slot = request.app.state.models
     served = slot.current
     max_horizon = slot.max_horizon(served) if served is not None else slot.settings.max_horizon
-    return {"window": WINDOW_EXPECTED, "horizon": f"an integer from 1 to {max_horizon}"}
+    return {
+        "window": WINDOW_EXPECTED,
+        "horizon": f"an integer from 1 to {max_horizon}",
+        "step": f"an integer from 1 to {max_horizon}",
+        "levels": LEVELS_EXPECTED,
+    }
 
 
 async def handle_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -199,6 +211,11 @@ def describe_unparsable_body(cause: BaseException | None) -> FieldError | None:
     return FieldError(field="body", message=f"body: expected {expected}, received {received}", expected=expected, received=received)
 
 
+async def handle_feature_unavailable(request: Request, exc: FeatureUnavailableError) -> JSONResponse:
+    logger.warning("request %s: %s", getattr(request.state, "request_id", "-"), exc)
+    return error_response(request, 501, str(exc))
+
+
 async def handle_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     fields = None
@@ -226,5 +243,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InputError, handle_input_error)
     app.add_exception_handler(ModelUnavailableError, handle_model_unavailable)
     app.add_exception_handler(ModelNotFoundError, handle_model_not_found)
+    app.add_exception_handler(FeatureUnavailableError, handle_feature_unavailable)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(Exception, handle_unexpected_error)

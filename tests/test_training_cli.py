@@ -1,7 +1,8 @@
 """The real command, python -m training, run as a subprocess.
 
-Training runs share one model directory per module and use few epochs to keep
-the file fast. The default network and the default series stay unchanged.
+Training runs share one model directory per module. The first run uses the
+defaults, which publish the default model in seconds, and the second trains a
+stacked network from random weights for one epoch.
 """
 
 import json
@@ -18,7 +19,6 @@ from training.data import MAX_EVAL_STEP, minimum_length
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "sine"
-QUICK_EPOCHS = "5"
 EXIT_INPUT_ERROR = 2
 EXIT_QUALITY_GATE = 3
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -46,11 +46,11 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / NAME / "notes").mkdir()
     (root / NAME / "latest").write_text("not a version")
 
-    first = run_training("--model-dir", str(root), "--epochs", QUICK_EPOCHS)
+    first = run_training("--model-dir", str(root))
     assert first.returncode == 0, describe(first)
     (root / "first-run-stdout.txt").write_text(first.stdout)
 
-    second = run_training("--model-dir", str(root), "--epochs", "1", "--units", "4,4", "--max-mae", "10")
+    second = run_training("--model-dir", str(root), "--init", "random", "--epochs", "1", "--units", "4,4", "--max-mae", "10")
     assert second.returncode == 0, describe(second)
     return root
 
@@ -82,6 +82,7 @@ def test_cli_default_network_beats_mae_gate(metadata: dict, first_version: Path)
         pytest.param("metadata.json", id="metadata"),
         pytest.param("predictions.png", id="predictions-plot"),
         pytest.param("mae_by_step.png", id="mae-by-step-plot"),
+        pytest.param("intervals.json", id="intervals"),
     ],
 )
 def test_cli_version_contains_file(first_version: Path, relative_path: str) -> None:
@@ -129,6 +130,7 @@ def test_cli_stray_entries_are_ignored_and_kept(model_dir: Path) -> None:
         pytest.param("training", dict, id="training"),
         pytest.param("versions", dict, id="versions"),
         pytest.param("signatures", dict, id="signatures"),
+        pytest.param("intervals", dict, id="intervals"),
         pytest.param("metrics", dict, id="metrics"),
     ],
 )
@@ -159,8 +161,9 @@ def test_metadata_synthetic_data_source(metadata: dict) -> None:
 @pytest.mark.slow
 def test_metadata_split_counts(metadata: dict) -> None:
     assert metadata["split"] == {
-        "train": {"values": 3500, "windows": 3450},
-        "validation": {"values": 750, "windows": 700},
+        "train": {"values": 3000, "windows": 2950},
+        "validation": {"values": 500, "windows": 450},
+        "calibration": {"values": 750, "windows": 700},
         "test": {"values": 750, "windows": 700},
     }
 
@@ -168,7 +171,7 @@ def test_metadata_split_counts(metadata: dict) -> None:
 @pytest.mark.slow
 def test_metadata_scaling_matches_training_part(metadata: dict) -> None:
     noise = np.random.default_rng(0).normal(0.0, 0.05, size=5000)
-    train = (np.sin(0.01 * np.arange(5000)) + noise)[:3500]
+    train = (np.sin(0.01 * np.arange(5000)) + noise)[:3000]
 
     assert metadata["scaling"]["mean"] == pytest.approx(float(np.mean(train)), abs=1e-12)
     assert metadata["scaling"]["std"] == pytest.approx(float(np.std(train)), abs=1e-12)
@@ -178,8 +181,8 @@ def test_metadata_scaling_matches_training_part(metadata: dict) -> None:
 def test_metadata_training_settings(metadata: dict) -> None:
     training = metadata["training"]
 
-    assert training["epochs"] == int(QUICK_EPOCHS)
-    assert 1 <= training["best_epoch"] <= training["epochs_run"] <= training["epochs"]
+    assert training["init"] == "linear (order 12, ridge 0.01)"
+    assert training["epochs_run"] == 0
     assert training["batch_size"] == 32
     assert training["learning_rate"] == pytest.approx(0.001)
     assert training["clipnorm"] == pytest.approx(1.0)
@@ -197,7 +200,7 @@ def test_metadata_versions_are_strings(metadata: dict) -> None:
 def test_metadata_signatures_describe_inputs_and_outputs(metadata: dict) -> None:
     signatures = metadata["signatures"]
 
-    assert set(signatures) == {"serving_default", "forecast"}
+    assert set(signatures) == {"serving_default", "forecast", "saliency"}
     assert set(signatures["serving_default"]["inputs"]) == {"window"}
     assert set(signatures["forecast"]["inputs"]) == {"window", "horizon"}
     assert "[batch, horizon]" in signatures["forecast"]["outputs"]["forecast"]
@@ -252,7 +255,7 @@ def test_metadata_step_one_equals_one_step_mae(metadata: dict) -> None:
 
 @pytest.mark.slow
 def test_cli_quality_gate_failure_writes_nothing(tmp_path: Path) -> None:
-    completed = run_training("--model-dir", str(tmp_path / "store"), "--epochs", "1", "--units", "4", "--max-mae", "0.0001")
+    completed = run_training("--model-dir", str(tmp_path / "store"), "--max-mae", "0.0001")
 
     assert completed.returncode == EXIT_QUALITY_GATE, describe(completed)
     assert "above the maximum 0.0001" in completed.stderr
@@ -269,7 +272,7 @@ def test_cli_csv_series_trains_and_records_source(tmp_path: Path) -> None:
     completed = run_training(
         "--model-dir", str(tmp_path / "store"), "--name", "levels",
         "--csv", str(csv_path), "--column", "level",
-        "--epochs", "1", "--units", "4", "--max-mae", "10",
+        "--init", "random", "--epochs", "1", "--units", "4", "--max-mae", "10",
     )
 
     assert completed.returncode == 0, describe(completed)
@@ -312,7 +315,10 @@ def test_cli_invalid_csv_exits_2_and_writes_nothing(tmp_path: Path, text: str, c
         pytest.param(["--csv", "series.csv"], "--csv and --column must be given together", id="csv-without-column"),
         pytest.param(["--units", "20,0"], "every size must be at least 1", id="zero-units"),
         pytest.param(["--units", "twenty"], "invalid layer sizes 'twenty'", id="non-integer-units"),
-        pytest.param(["--max-horizon", "10"], "--max-horizon must be at least 50", id="small-max-horizon"),
+        pytest.param(["--max-horizon", "10"], "--max-horizon must be at least --eval-steps (50)", id="small-max-horizon"),
+        pytest.param(["--units", "8"], "--init linear needs one SimpleRNN layer of at least --linear-order (12) units", id="linear-too-few-units"),
+        pytest.param(["--units", "20,20"], "pass --init random for other networks", id="linear-stacked-units"),
+        pytest.param(["--fill", "interpolate"], "--fill applies only to --csv input", id="fill-without-csv"),
         pytest.param(["--learning-rate", "-1"], "expected a positive finite number", id="negative-learning-rate"),
         pytest.param(["--name", "../escape"], "invalid model name", id="name-with-slash"),
         pytest.param(["--seed", "-1"], "expected a non-negative integer, got -1", id="negative-seed"),
@@ -325,3 +331,68 @@ def test_cli_invalid_option_exits_2(tmp_path: Path, arguments: list[str], messag
     assert completed.returncode == EXIT_INPUT_ERROR, describe(completed)
     assert message in completed.stderr
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.slow
+def test_metadata_default_model_holds_over_50_steps(metadata: dict) -> None:
+    mae_by_step = metadata["metrics"]["mae_by_step"]
+
+    assert mae_by_step[0] <= 0.045
+    assert mae_by_step[49] <= 0.055
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", ["80", "90", "95", "99"])
+def test_metadata_interval_coverage_near_nominal(metadata: dict, level: str) -> None:
+    coverage = metadata["metrics"]["interval_coverage"][level]
+
+    assert abs(coverage - int(level) / 100) <= 0.03
+
+
+@pytest.mark.slow
+def test_intervals_file_holds_every_level_and_step(first_version: Path, metadata: dict) -> None:
+    intervals = json.loads((first_version / "intervals.json").read_text())
+    steps = metadata["intervals"]["steps"]
+
+    assert intervals["steps"] == steps == 141
+    assert sorted(int(level) for level in intervals["half_widths"]) == list(range(1, 100))
+    assert all(len(widths) == steps for widths in intervals["half_widths"].values())
+    assert intervals["half_widths"]["80"][0] <= intervals["half_widths"]["95"][0]
+
+
+@pytest.mark.slow
+def test_cli_csv_with_gaps_and_no_fill_lists_rows(tmp_path: Path) -> None:
+    values = [str(float(v)) for v in np.sin(0.05 * np.arange(minimum_length()))]
+    values[3] = values[10] = ""
+    csv_path = tmp_path / "series.csv"
+    csv_path.write_text("time,level\n" + "".join(f"{t},{value}\n" for t, value in enumerate(values)))
+
+    completed = run_training("--model-dir", str(tmp_path / "store"), "--csv", str(csv_path), "--column", "level")
+
+    assert completed.returncode == EXIT_INPUT_ERROR, describe(completed)
+    assert "2 missing values in column 'level'" in completed.stderr
+    assert "data rows 4 (line 5), 11 (line 12)" in completed.stderr
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.slow
+def test_cli_large_trending_csv_with_gaps_interpolates(tmp_path: Path) -> None:
+    length = 2000
+    t = np.arange(length)
+    values = 1e6 * (np.sin(0.01 * t) + np.random.default_rng(1).normal(0.0, 0.05, length)) + 500.0 * t
+    cells = [repr(float(v)) for v in values]
+    for index in (0, 700, 701, 1500):
+        cells[index] = ""
+    csv_path = tmp_path / "series.csv"
+    csv_path.write_text("time,value\n" + "".join(f"{t},{cell}\n" for t, cell in enumerate(cells)))
+
+    completed = run_training(
+        "--model-dir", str(tmp_path / "store"), "--csv", str(csv_path), "--column", "value",
+        "--fill", "interpolate", "--max-mae", "1e6",
+    )
+
+    assert completed.returncode == 0, describe(completed)
+    metadata = read_metadata(tmp_path / "store" / NAME / "1")
+    assert metadata["data"]["filled"] == 4
+    assert metadata["metrics"]["test_mae"] < 2 * metadata["metrics"]["baseline_last_value_mae"]
+    assert metadata["metrics"]["mae_by_step"][49] < metadata["metrics"]["baseline_last_value_mae_by_step"][49]

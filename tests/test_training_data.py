@@ -11,6 +11,7 @@ from training.data import (
     WINDOW,
     TrainingInputError,
     fit_scaling,
+    interval_steps,
     make_horizon_windows,
     make_windows,
     minimum_length,
@@ -45,8 +46,8 @@ def test_synthetic_series_follows_sine_with_noise() -> None:
     assert series.source["seed"] == 0
 
 
-def test_split_lengths_default_series_is_70_15_15() -> None:
-    assert split_lengths(5000) == (3500, 750, 750)
+def test_split_lengths_default_series_is_60_10_15_15() -> None:
+    assert split_lengths(5000) == (3000, 500, 750, 750)
 
 
 def test_split_series_is_chronological_and_complete() -> None:
@@ -54,10 +55,11 @@ def test_split_series_is_chronological_and_complete() -> None:
 
     split = split_series(values)
 
-    assert np.array_equal(np.concatenate([split.train, split.validation, split.test]), values)
+    assert np.array_equal(np.concatenate([split.train, split.validation, split.calibration, split.test]), values)
     assert split.train[-1] < split.validation[0]
-    assert split.validation[-1] < split.test[0]
-    assert split.test_offset == len(split.train) + len(split.validation)
+    assert split.validation[-1] < split.calibration[0]
+    assert split.calibration[-1] < split.test[0]
+    assert split.test_offset == len(split.train) + len(split.validation) + len(split.calibration)
 
 
 def test_make_windows_shapes_and_targets() -> None:
@@ -77,7 +79,7 @@ def test_make_windows_stay_inside_their_part() -> None:
     values = np.arange(5000, dtype=np.float64)
     split = split_series(values)
 
-    for part in (split.train, split.validation, split.test):
+    for part in (split.train, split.validation, split.calibration, split.test):
         inputs, targets = make_windows(part)
         assert inputs.min() >= part[0]
         assert targets.max() <= part[-1]
@@ -150,8 +152,8 @@ def test_read_csv_series_reads_named_column(tmp_path: Path) -> None:
         pytest.param("time,value\n", "no data rows", id="header-only"),
         pytest.param("time,other\n0,1\n", "column 'value' not found .*available columns: 'time', 'other'", id="missing-column"),
         pytest.param("time,value\n0,1\n1,abc\n", r"data row 2 \(line 3 of .*\), column 'value': 'abc' is not a number", id="non-numeric"),
-        pytest.param("time,value\n0,1\n1,\n", r"data row 2 \(line 3 of .*\), column 'value': value is missing", id="empty-cell"),
-        pytest.param("time,value\n0,1\n1\n", r"data row 2 \(line 3 of .*\), column 'value': value is missing", id="short-row"),
+        pytest.param("time,value\n0,1\n1,\n", r"1 missing value in column 'value' of .*, at data rows 2 \(line 3\)", id="empty-cell"),
+        pytest.param("time,value\n0,1\n1\n", r"1 missing value in column 'value' of .*, at data rows 2 \(line 3\)", id="short-row"),
         pytest.param("time,value\n0,1\n1,nan\n", r"data row 2 .*'nan' is not a finite number", id="nan"),
         pytest.param("time,value\n0,1\n1,-inf\n", r"data row 2 .*'-inf' is not a finite number", id="infinity"),
     ],
@@ -173,3 +175,26 @@ def test_read_csv_series_blank_line_keeps_row_numbers(tmp_path: Path) -> None:
 
     with pytest.raises(TrainingInputError, match=r"data row 3 \(line 5 of "):
         read_csv_series(path, "value")
+
+
+def test_read_csv_series_interpolate_fills_gaps_and_edges(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "series.csv", "time,value\n0,\n1,1\n2,\n3,\n4,4\n5,\n")
+
+    series = read_csv_series(path, "value", fill="interpolate")
+
+    assert series.values.tolist() == [1.0, 1.0, 2.0, 3.0, 4.0, 4.0]
+    assert series.source["filled"] == 4
+    assert series.source["fill"] == "interpolate"
+
+
+def test_read_csv_series_interpolate_all_missing_raises(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "series.csv", "time,value\n0,\n1,\n")
+
+    with pytest.raises(TrainingInputError, match="all 2 values are missing"):
+        read_csv_series(path, "value", fill="interpolate")
+
+
+def test_interval_steps_keeps_80_percent_of_windows() -> None:
+    assert interval_steps(750, 1000) == 141
+    assert interval_steps(750, 60) == 60
+    assert interval_steps(WINDOW + 99, 1000) == 0

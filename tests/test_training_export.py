@@ -59,8 +59,32 @@ def test_export_writes_saved_model_files(saved_model_dir: Path) -> None:
     assert (saved_model_dir / "variables").is_dir()
 
 
-def test_export_lists_both_signatures(loaded) -> None:
-    assert set(loaded.signatures) == {"serving_default", "forecast"}
+def test_export_lists_all_signatures(loaded) -> None:
+    assert set(loaded.signatures) == {"serving_default", "forecast", "saliency"}
+
+
+@pytest.mark.parametrize("step", [pytest.param(1, id="step-1"), pytest.param(7, id="step-7"), pytest.param(MAX_HORIZON, id="max-step")])
+def test_saliency_matches_finite_differences(loaded, step: int) -> None:
+    window = windows(2, seed=3)
+    delta = 1e-2
+    estimate = np.empty_like(window)
+    for index in range(WINDOW):
+        up, down = window.copy(), window.copy()
+        up[:, index] += delta
+        down[:, index] -= delta
+        estimate[:, index] = (forecast(loaded, up, step)[:, -1] - forecast(loaded, down, step)[:, -1]) / (2 * delta)
+
+    saliency = loaded.signatures["saliency"](window=tf.constant(window), step=tf.constant(step))["saliency"].numpy()
+
+    assert saliency.shape == (2, WINDOW)
+    # Central differences in float32 carry errors of about 0.1 % at 60 steps.
+    np.testing.assert_allclose(saliency, estimate, atol=1e-3, rtol=1e-2)
+
+
+@pytest.mark.parametrize("step", [pytest.param(0, id="zero"), pytest.param(MAX_HORIZON + 1, id="above-max")])
+def test_saliency_out_of_range_step_raises(loaded, step: int) -> None:
+    with pytest.raises(tf.errors.InvalidArgumentError, match="step must be"):
+        loaded.signatures["saliency"](window=tf.constant(windows(1)), step=tf.constant(step))
 
 
 def test_serving_default_matches_keras_network(loaded, network) -> None:
@@ -136,6 +160,6 @@ def test_saved_model_cli_shows_dynamic_batch(saved_model_dir: Path) -> None:
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "signature_def['serving_default']" in completed.stdout
     assert "signature_def['forecast']" in completed.stdout
-    assert completed.stdout.count(f"shape: (-1, {WINDOW})") == 2
+    assert completed.stdout.count(f"shape: (-1, {WINDOW})") == 4
     assert "shape: (-1, 1)" in completed.stdout
     assert "shape: (-1, -1)" in completed.stdout

@@ -1,4 +1,7 @@
-"""POST /forecast: one-step and autoregressive multi-step forecasts."""
+"""POST /forecast: one-step and autoregressive multi-step forecasts, with optional prediction intervals.
+
+POST /forecast/saliency: the gradient of one forecast step with respect to the window.
+"""
 
 import logging
 import time
@@ -7,10 +10,17 @@ import numpy as np
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from service.errors import InputError, error_responses
+from service.errors import FeatureUnavailableError, InputError, error_responses
 from service.metrics import ServiceMetrics
-from service.model_store import FORECAST_SIGNATURE, ONE_STEP_SIGNATURE, ServedModel
-from service.schemas import ForecastRequest, ForecastResponse, ModelReference
+from service.model_store import FORECAST_SIGNATURE, ONE_STEP_SIGNATURE, SALIENCY_SIGNATURE, ServedModel
+from service.schemas import (
+    ForecastRequest,
+    ForecastResponse,
+    Interval,
+    ModelReference,
+    SaliencyRequest,
+    SaliencyResponse,
+)
 from service.serving import MetricsDep, ServedModelDep, SlotDep
 
 logger = logging.getLogger(__name__)
@@ -23,6 +33,36 @@ ERROR_RESPONSES = error_responses(400, 422, 503)
 def check_horizon(horizon: int, max_horizon: int) -> None:
     if horizon > max_horizon:
         raise InputError("horizon", f"an integer from 1 to {max_horizon}", horizon, "horizon_range")
+
+
+def check_levels(levels: list[int] | None, horizon: int, served: ServedModel) -> None:
+    """Reject levels for a version without calibrated intervals, or a horizon beyond the calibrated steps."""
+    if levels is None:
+        return
+    if served.intervals is None:
+        raise InputError(
+            "levels",
+            "no levels, because this model version was exported without calibrated intervals (intervals.json)",
+            levels,
+            "levels_unavailable",
+        )
+    if horizon > served.intervals.steps:
+        raise InputError(
+            "horizon",
+            f"an integer from 1 to {served.intervals.steps} when levels are given, "
+            f"because the intervals are calibrated up to step {served.intervals.steps}",
+            horizon,
+            "horizon_range",
+        )
+
+
+def build_intervals(served: ServedModel, forecast: np.ndarray, levels: list[int]) -> dict[str, Interval]:
+    """Return forecast ± the calibrated half-width of each level, keyed by the level as a string."""
+    intervals = {}
+    for level in levels:
+        lower, upper = served.intervals.bounds(forecast.astype(np.float64), level)
+        intervals[str(level)] = Interval(lower=lower.tolist(), upper=upper.tolist())
+    return intervals
 
 
 def check_finite(forecast: np.ndarray) -> None:
@@ -45,20 +85,56 @@ async def run_forecast(served: ServedModel, windows: np.ndarray, horizon: int, m
     return forecast
 
 
-@router.post("/forecast", response_model=ForecastResponse, responses=ERROR_RESPONSES)
+@router.post("/forecast", response_model=ForecastResponse, response_model_exclude_none=True, responses=ERROR_RESPONSES)
 async def create_forecast(
     request: ForecastRequest, served: ServedModelDep, slot: SlotDep, metrics: MetricsDep
 ) -> ForecastResponse:
-    """Forecast `horizon` steps after the window, feeding each prediction back as input."""
+    """Forecast `horizon` steps after the window, feeding each prediction back as input.
+
+    With `levels`, the response also contains a split-conformal prediction interval per level.
+    """
     check_horizon(request.horizon, slot.max_horizon(served))
+    check_levels(request.levels, request.horizon, served)
     metrics.horizon.observe(request.horizon)
 
     windows = np.asarray([request.window], dtype=np.float32)
     forecast = await run_forecast(served, windows, request.horizon, metrics)
     check_finite(forecast)
 
+    intervals = build_intervals(served, forecast[0], request.levels) if request.levels else None
     return ForecastResponse(
         forecast=forecast[0].tolist(),
         horizon=request.horizon,
+        model=ModelReference(name=served.name, version=served.version),
+        intervals=intervals,
+    )
+
+
+SALIENCY_RESPONSES = error_responses(400, 422, 501, 503)
+
+
+@router.post("/forecast/saliency", response_model=SaliencyResponse, responses=SALIENCY_RESPONSES)
+async def create_saliency(
+    request: SaliencyRequest, served: ServedModelDep, slot: SlotDep, metrics: MetricsDep
+) -> SaliencyResponse:
+    """Return how much the forecast at `step` changes per unit change of each window value."""
+    max_horizon = slot.max_horizon(served)
+    if request.step > max_horizon:
+        raise InputError("step", f"an integer from 1 to {max_horizon}", request.step, "step_range")
+    if not served.has_saliency:
+        raise FeatureUnavailableError(
+            f"model {served.name} version {served.version} was exported without the saliency signature; "
+            "train a new version with `python -m training` to serve saliency"
+        )
+
+    windows = np.asarray([request.window], dtype=np.float32)
+    started = time.perf_counter()
+    saliency = await run_in_threadpool(served.saliency, windows, request.step)
+    metrics.inference_duration.labels(signature=SALIENCY_SIGNATURE).observe(time.perf_counter() - started)
+    check_finite(saliency)
+
+    return SaliencyResponse(
+        saliency=saliency[0].tolist(),
+        step=request.step,
         model=ModelReference(name=served.name, version=served.version),
     )

@@ -32,7 +32,12 @@ async def read_readiness(slot: SlotDep) -> dict[str, Any]:
 async def read_model(served: ServedModelDep, slot: SlotDep) -> dict[str, Any]:
     """Describe the served version: metadata, signature shapes and the effective limits."""
     description = served.describe()
-    description["limits"] = {"window_length": served.window_length, "max_horizon": slot.max_horizon(served)}
+    interval_steps = None if served.intervals is None else min(served.intervals.steps, slot.max_horizon(served))
+    description["limits"] = {
+        "window_length": served.window_length,
+        "max_horizon": slot.max_horizon(served),
+        "max_interval_horizon": interval_steps,
+    }
     return description
 
 
