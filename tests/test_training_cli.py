@@ -342,7 +342,12 @@ def test_metadata_default_model_holds_over_50_steps(metadata: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("level", ["80", "90", "95", "99"])
+def test_metadata_interval_coverage_records_every_level(metadata: dict) -> None:
+    assert sorted(metadata["metrics"]["interval_coverage"], key=int) == [str(level) for level in range(1, 100)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", [pytest.param(str(level), id=f"level-{level}") for level in range(1, 100)])
 def test_metadata_interval_coverage_near_nominal(metadata: dict, level: str) -> None:
     coverage = metadata["metrics"]["interval_coverage"][level]
 

@@ -53,9 +53,9 @@ MIN_CALIBRATION_SHARE = 0.8
 """Share of the calibration windows that every interval step must use as start points.
 
 Later steps have fewer start points, which cover a shorter stretch of the
-series. On the default series, this share gives 141 steps, and the test
-coverage at 80, 90, 95 and 99 % stayed within 3 points. With 300 or 601 steps
-it missed by 4 to 5 points at 80 % (scripts/coverage_by_steps.py).
+series. On the default series, this share gives 141 steps. With 300 or 601
+steps, split-conformal intervals missed the test coverage by 4 to 5 points at
+80 % (scripts/coverage_by_steps.py).
 """
 
 FILL_METHODS = ("none", "interpolate")

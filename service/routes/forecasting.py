@@ -91,7 +91,7 @@ async def create_forecast(
 ) -> ForecastResponse:
     """Forecast `horizon` steps after the window, feeding each prediction back as input.
 
-    With `levels`, the response also contains a split-conformal prediction interval per level.
+    With `levels`, the response also contains a prediction interval per level.
     """
     check_horizon(request.horizon, slot.max_horizon(served))
     check_levels(request.levels, request.horizon, served)
