@@ -11,9 +11,9 @@ absolute errors of a step) were the first design. On the default series they
 covered the test part up to 3.4 to 4.3 points above nominal at mid levels,
 with every K and score set tried, while the normal half-widths stayed within
 2.1 points at every level on seeds 0 to 2 (docs/quality.md,
-scripts/coverage_variants.py). The empirical quantile of a few hundred
-dependent scores moves more from one stretch of series to the next than a
-root-mean-square does. The normal shape suits a linear model whose errors sum
+scripts/coverage_variants.py). A root-mean-square uses every score, so it
+varies less between stretches of series than an empirical quantile of a few
+hundred dependent scores. The normal shape suits a linear model whose errors sum
 Gaussian-like noise; for heavy-tailed errors it under-covers high levels, so
 the coverage measured on the test part is stored in metadata.json.
 """
