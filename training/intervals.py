@@ -8,14 +8,14 @@ interval a normal error of that spread would need.
 
 Split-conformal half-widths (the ceil((n + 1) p / 100)-th smallest of the n
 absolute errors of a step) were the first design. On the default series they
-covered the test part up to 3.4 to 4.3 points above nominal at mid levels,
-with every K and score set tried, while the normal half-widths stayed within
+covered the test part 3.1 to 4.3 points above nominal at mid levels, with
+every K and score set tried, while the normal half-widths stayed within
 2.1 points at every level on seeds 0 to 2 (docs/quality.md,
 scripts/coverage_variants.py). A root-mean-square uses every score, so it
 varies less between stretches of series than an empirical quantile of a few
 hundred dependent scores. The normal shape suits a linear model whose errors sum
-Gaussian-like noise; for heavy-tailed errors it under-covers high levels, so
-the coverage measured on the test part is stored in metadata.json.
+Gaussian-like noise. For heavy-tailed errors it under-covers high levels, so
+metadata.json stores the coverage measured on the test part.
 """
 
 import json
