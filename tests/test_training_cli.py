@@ -401,3 +401,22 @@ def test_cli_large_trending_csv_with_gaps_interpolates(tmp_path: Path) -> None:
     assert metadata["data"]["filled"] == 4
     assert metadata["metrics"]["test_mae"] < 2 * metadata["metrics"]["baseline_last_value_mae"]
     assert metadata["metrics"]["mae_by_step"][49] < metadata["metrics"]["baseline_last_value_mae_by_step"][49]
+
+
+@pytest.mark.slow
+def test_cli_difference_follows_trend_beyond_training_range(tmp_path: Path) -> None:
+    length = 2000
+    t = np.arange(length)
+    values = 0.02 * t + 3.0 * np.sin(2 * np.pi * t / 52) + np.random.default_rng(2).normal(0.0, 0.3, length)
+    csv_path = tmp_path / "series.csv"
+    csv_path.write_text("time,value\n" + "".join(f"{step},{value!r}\n" for step, value in zip(t, values.tolist())))
+
+    completed = run_training(
+        "--model-dir", str(tmp_path / "store"), "--csv", str(csv_path), "--column", "value", "--difference", "--max-mae", "1",
+    )
+
+    assert completed.returncode == 0, describe(completed)
+    metadata = read_metadata(tmp_path / "store" / NAME / "1")
+    assert metadata["training"]["difference"] is True
+    assert metadata["scaling"]["of"] == "first differences"
+    assert metadata["metrics"]["mae_by_step"][49] < metadata["metrics"]["baseline_last_value_mae_by_step"][49]

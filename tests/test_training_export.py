@@ -163,3 +163,65 @@ def test_saved_model_cli_shows_dynamic_batch(saved_model_dir: Path) -> None:
     assert completed.stdout.count(f"shape: (-1, {WINDOW})") == 4
     assert "shape: (-1, 1)" in completed.stdout
     assert "shape: (-1, -1)" in completed.stdout
+
+
+DIFFERENCE_SCALING = Scaling(mean=0.01, std=0.5)
+"""Scaling of first differences, for a module whose network models them."""
+
+
+@pytest.fixture(scope="module")
+def difference_network():
+    keras.utils.set_random_seed(11)
+    return build_network([20], window=WINDOW - 1)
+
+
+@pytest.fixture(scope="module")
+def difference_loaded(difference_network, tmp_path_factory: pytest.TempPathFactory):
+    directory = tmp_path_factory.mktemp("export-difference") / "1"
+    module = ForecastModule(difference_network, DIFFERENCE_SCALING, max_horizon=MAX_HORIZON, difference=True)
+    export_saved_model(module, directory)
+    return tf.saved_model.load(str(directory))
+
+
+def test_difference_serving_default_matches_keras_network(difference_loaded, difference_network) -> None:
+    window = windows(8)
+    scaled = (np.diff(window, axis=1) - DIFFERENCE_SCALING.mean) / DIFFERENCE_SCALING.std
+    predicted = difference_network(scaled[..., None], training=False).numpy()
+    expected = window[:, -1:] + predicted * DIFFERENCE_SCALING.std + DIFFERENCE_SCALING.mean
+
+    actual = serve(difference_loaded, window)
+
+    assert actual.shape == (8, 1)
+    np.testing.assert_allclose(actual, expected, atol=TOLERANCE, rtol=0)
+
+
+def test_difference_forecast_matches_loop_over_serving_default(difference_loaded) -> None:
+    window = windows(3, seed=1)
+    current = window.copy()
+    expected = []
+    for _ in range(10):
+        prediction = serve(difference_loaded, current)
+        expected.append(prediction[:, 0])
+        current = np.concatenate([current[:, 1:], prediction], axis=1)
+
+    actual = forecast(difference_loaded, window, 10)
+
+    np.testing.assert_allclose(actual, np.stack(expected, axis=1), atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize("step", [pytest.param(1, id="step-1"), pytest.param(7, id="step-7")])
+def test_difference_saliency_matches_finite_differences(difference_loaded, step: int) -> None:
+    window = windows(2, seed=3)
+    delta = 1e-2
+    estimate = np.empty_like(window)
+    for index in range(WINDOW):
+        up, down = window.copy(), window.copy()
+        up[:, index] += delta
+        down[:, index] -= delta
+        estimate[:, index] = (
+            forecast(difference_loaded, up, step)[:, -1] - forecast(difference_loaded, down, step)[:, -1]
+        ) / (2 * delta)
+
+    saliency = difference_loaded.signatures["saliency"](window=tf.constant(window), step=tf.constant(step))["saliency"]
+
+    np.testing.assert_allclose(saliency.numpy(), estimate, atol=1e-3, rtol=1e-2)

@@ -30,3 +30,4 @@ class TrainingConfig:
     init: str = "linear"
     linear_order: int = 12
     linear_ridge: float = 0.01
+    difference: bool = False

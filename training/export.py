@@ -57,13 +57,21 @@ SIGNATURE_DESCRIPTIONS = {
 class ForecastModule(tf.Module):
     """SavedModel root: a network trained on scaled values plus the constants that undo the scaling."""
 
-    def __init__(self, network: keras.Model, scaling: Scaling, max_horizon: int = DEFAULT_MAX_HORIZON):
+    def __init__(
+        self, network: keras.Model, scaling: Scaling, max_horizon: int = DEFAULT_MAX_HORIZON, difference: bool = False
+    ):
+        """With `difference`, the network reads and predicts first differences, and `scaling` is theirs.
+
+        The signatures still take and return values: they difference the window
+        inside the graph and add the predicted differences to its last value.
+        """
         super().__init__(name="forecast_module")
         if max_horizon < 1:
             raise ValueError(f"max_horizon must be at least 1, got {max_horizon}")
 
         self.network = network
         self.max_horizon = max_horizon
+        self.difference = difference
         self.scaling_mean = tf.Variable(scaling.mean, dtype=tf.float32, trainable=False, name="scaling_mean")
         self.scaling_std = tf.Variable(scaling.std, dtype=tf.float32, trainable=False, name="scaling_std")
 
@@ -74,8 +82,8 @@ class ForecastModule(tf.Module):
     @tf.function(input_signature=[_WINDOW_SPEC])
     def serve(self, window):
         """Predict the value that follows each window."""
-        scaled = self._predict_scaled(self._scale(window))
-        return {"forecast": self._unscale(scaled)}
+        scaled = self._predict_scaled(self._network_input(window))
+        return {"forecast": self._to_values(window, self._unscale(scaled))}
 
     @tf.function(input_signature=[_WINDOW_SPEC, _HORIZON_SPEC])
     def forecast(self, window, horizon):
@@ -85,8 +93,8 @@ class ForecastModule(tf.Module):
             horizon, self.max_horizon, message=f"horizon must be at most max_horizon = {self.max_horizon}"
         )
 
-        buffer = self._roll_scaled(self._scale(window), horizon)
-        return {"forecast": self._unscale(tf.transpose(buffer[:horizon]))}
+        buffer = self._roll_scaled(self._network_input(window), horizon)
+        return {"forecast": self._to_values(window, self._unscale(tf.transpose(buffer[:horizon])))}
 
     @tf.function(input_signature=[_WINDOW_SPEC, _STEP_SPEC])
     def saliency(self, window, step):
@@ -104,7 +112,7 @@ class ForecastModule(tf.Module):
         # (batch 3, on a 2-core development machine).
         with tf.GradientTape() as tape:
             tape.watch(window)
-            value = self._unscale(self._predict_step_scaled(self._scale(window), step))
+            value = self._value_at_step(window, step)
         # Windows are independent, so the gradient of the batch sum holds each window's own gradient.
         return tape.gradient(value, window)
 
@@ -134,22 +142,44 @@ class ForecastModule(tf.Module):
         )
         return buffer
 
+    def _value_at_step(self, window, step):
+        last_scaled, total_scaled = self._predict_step_scaled(self._network_input(window), step)
+        if not self.difference:
+            return self._unscale(last_scaled)
+
+        # The value at `step` is the window's last value plus the unscaled sum of `step` differences.
+        return window[:, -1] + total_scaled * self.scaling_std + tf.cast(step, tf.float32) * self.scaling_mean
+
     def _predict_step_scaled(self, scaled_window, step):
+        """Return the scaled prediction at `step` and the sum of the scaled predictions up to it, each [batch]."""
         # The gradient of a while_loop needs maximum_iterations.
         batch = tf.shape(scaled_window)[0]
 
-        def advance(index, current_window, prediction):
+        def advance(index, current_window, prediction, total):
             prediction = self.network(current_window[..., None], training=False)
             current_window = tf.concat([current_window[:, 1:], prediction], axis=1)
-            return index + 1, current_window, prediction
+            return index + 1, current_window, prediction, total + prediction
 
-        _, _, prediction = tf.while_loop(
-            lambda index, current_window, prediction: index < step,
+        zeros = tf.zeros([batch, 1], dtype=tf.float32)
+        _, _, prediction, total = tf.while_loop(
+            lambda index, current_window, prediction, total: index < step,
             advance,
-            [tf.constant(0), scaled_window, tf.zeros([batch, 1], dtype=tf.float32)],
+            [tf.constant(0), scaled_window, zeros, zeros],
             maximum_iterations=self.max_horizon,
         )
-        return prediction[:, 0]
+        return prediction[:, 0], total[:, 0]
+
+    def _network_input(self, window):
+        """Return the scaled window, or with `difference` the scaled differences of its consecutive values."""
+        if self.difference:
+            return self._scale(window[:, 1:] - window[:, :-1])
+        return self._scale(window)
+
+    def _to_values(self, window, predictions):
+        """Turn unscaled predictions [batch, steps] into values: with `difference`, add them up from the window's last value."""
+        if self.difference:
+            return window[:, -1:] + tf.cumsum(predictions, axis=1)
+        return predictions
 
     def _scale(self, values):
         # An input near the float32 limit divided by a small std overflows to

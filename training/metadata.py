@@ -32,6 +32,7 @@ def build_metadata(
     metrics: dict,
     calibration: Calibration,
     init: str,
+    difference: bool = False,
 ) -> dict:
     """Assemble the metadata of one version, leaving "version" for the publish step to fill in."""
     return {
@@ -42,9 +43,10 @@ def build_metadata(
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data": source,
         "split": _describe_split(split),
-        "scaling": {"mean": scaling.mean, "std": scaling.std},
+        "scaling": {"mean": scaling.mean, "std": scaling.std, "of": "first differences" if difference else "values"},
         "training": {
             "init": init,
+            "difference": difference,
             "units": list(units),
             "epochs": settings.epochs,
             "epochs_run": fit_result.epochs_run,

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from training.config import TrainingConfig
-from training.data import Scaling, Series, Split, fit_scaling, interval_steps, make_windows, split_series
+from training.data import WINDOW, Scaling, Series, Split, fit_scaling, interval_steps, make_windows, split_series
 from training.evaluate import Evaluation, evaluate
 from training.export import ForecastModule, export_saved_model
 from training.fit import FitResult, fit_network
@@ -47,18 +47,21 @@ def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
     written.
     """
     split = split_series(series.values, config.eval_steps)
-    scaling = fit_scaling(split.train)
+    # With differencing, the network reads the WINDOW - 1 differences of a window of WINDOW values.
+    modeled = np.diff if config.difference else np.asarray
+    network_window = WINDOW - 1 if config.difference else WINDOW
+    scaling = fit_scaling(modeled(split.train))
 
     keras.utils.set_random_seed(config.seed)
-    network = build_network(config.units)
-    train_windows = _scaled_windows(split.train, scaling)
-    validation_windows = _scaled_windows(split.validation, scaling)
+    network = build_network(config.units, window=network_window)
+    train_windows = _scaled_windows(modeled(split.train), scaling, network_window)
+    validation_windows = _scaled_windows(modeled(split.validation), scaling, network_window)
     if config.init == "linear":
         fit_result = _initialize_linear(network, train_windows, validation_windows, config)
     else:
         fit_result = fit_network(network, train_windows, validation_windows, config.fit)
 
-    module = ForecastModule(network, scaling, config.max_horizon)
+    module = ForecastModule(network, scaling, config.max_horizon, difference=config.difference)
     evaluation = evaluate(module, split.train, split.test, config.eval_steps)
     check_quality(evaluation, config.max_mae)
 
@@ -80,6 +83,7 @@ def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
         metrics=metrics,
         calibration=calibration,
         init=config.init if config.init == "random" else f"linear (order {config.linear_order}, ridge {config.linear_ridge})",
+        difference=config.difference,
     )
     version, path = _write_version(module, metadata, evaluation, calibration, split, config.model_dir / config.name)
     return TrainingOutcome(
@@ -113,8 +117,8 @@ def _initialize_linear(network, train_windows, validation_windows, config: Train
     return FitResult(epochs_run=0, best_epoch=0, best_val_loss=validation_loss, seconds=seconds)
 
 
-def _scaled_windows(part: np.ndarray, scaling: Scaling) -> tuple[np.ndarray, np.ndarray]:
-    return make_windows((part - scaling.mean) / scaling.std)
+def _scaled_windows(part: np.ndarray, scaling: Scaling, window: int) -> tuple[np.ndarray, np.ndarray]:
+    return make_windows((part - scaling.mean) / scaling.std, window)
 
 
 def _write_version(
