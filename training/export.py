@@ -176,7 +176,7 @@ class ForecastModule(tf.Module):
         return self._scale(window)
 
     def _to_values(self, window, predictions):
-        """Turn unscaled predictions [batch, steps] into values: with `difference`, add them up from the window's last value."""
+        """Return unscaled predictions [batch, steps] as values, which with `difference` adds them up from the window's last value."""
         if self.difference:
             return window[:, -1:] + tf.cumsum(predictions, axis=1)
         return predictions
