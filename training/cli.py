@@ -108,6 +108,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fill", choices=FILL_METHODS, default="none", help="what to do with empty CSV cells: none rejects the file and lists the rows, interpolate fills them linearly and holds the first or last known value at the edges (default: none)")
     parser.add_argument("--units", type=_units, default=[20], help="comma-separated SimpleRNN layer sizes, where 20,20 stacks two layers (default: 20)")
     parser.add_argument("--difference", action="store_true", help="train the network on first differences of the series; the exported model still takes and returns values, and the baselines stay on the values (default: off)")
+    parser.add_argument("--interval-method", choices=("normal", "conformal"), default="normal", help="how prediction intervals are computed from the calibration errors: normal multiplies each step's root-mean-square error by the normal quantile; conformal stores the finite-sample-corrected quantile of the absolute errors (default: normal, see docs/quality.md for the coverage of each)")
     parser.add_argument("--init", choices=("linear", "random"), default="linear", help="linear sets the network to a least-squares linear autoregressive model of order --linear-order, with no gradient training, so --epochs and the other optimizer options do not apply; random trains from random weights with Adam on the one-step loss (default: linear)")
     parser.add_argument("--linear-order", type=_positive_int, default=12, help="number of RNN units the linear initialization uses, at most the layer size and 24 (default: 12)")
     parser.add_argument("--linear-ridge", type=_non_negative_float, default=0.01, help="ridge penalty of the linear fit per training window, in scaled units (default: 0.01)")
@@ -215,6 +216,7 @@ def _config(args: argparse.Namespace) -> TrainingConfig:
         linear_order=args.linear_order,
         linear_ridge=args.linear_ridge,
         difference=args.difference,
+        interval_method=args.interval_method,
     )
 
 

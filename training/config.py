@@ -31,3 +31,4 @@ class TrainingConfig:
     linear_order: int = 12
     linear_ridge: float = 0.01
     difference: bool = False
+    interval_method: str = "normal"

@@ -35,7 +35,11 @@ INTERVALS_FILE = "intervals.json"
 LEVELS = tuple(range(1, 100))
 """Interval levels in percent that each version calibrates."""
 
-METHOD = "normal quantile times the root-mean-square forecast error per step on the calibration part"
+METHODS = {
+    "normal": "normal quantile times the root-mean-square forecast error per step on the calibration part",
+    "conformal": "split-conformal: the ceil((n + 1) p / 100)-th smallest of the n absolute errors per step on the calibration part",
+}
+"""Interval methods that --interval-method selects, with the description stored in intervals.json."""
 
 
 @dataclass(frozen=True)
@@ -45,11 +49,13 @@ class Calibration:
     steps: int
     half_widths: dict[int, np.ndarray]
     num_windows_by_step: list[int]
+    method: str = "normal"
 
     def to_json(self) -> dict:
         """Return the JSON-ready content of intervals.json."""
         return {
-            "method": METHOD,
+            "method": METHODS[self.method],
+            "method_name": self.method,
             "steps": self.steps,
             "levels": list(self.half_widths),
             "num_windows_by_step": self.num_windows_by_step,
@@ -96,13 +102,17 @@ def normal_half_widths(errors: np.ndarray, levels: tuple[int, ...] = LEVELS) -> 
     return {level: NormalDist().inv_cdf(0.5 + level / 200) * root_mean_square for level in levels}
 
 
-def calibrate(forecast_function, calibration_part: np.ndarray, steps: int) -> Calibration:
-    """Collect calibration scores for steps 1..steps and compute the half-widths of every level."""
+def calibrate(forecast_function, calibration_part: np.ndarray, steps: int, method: str = "normal") -> Calibration:
+    """Collect calibration scores for steps 1..steps and compute the half-widths of every level with `method`."""
+    if method not in METHODS:
+        raise ValueError(f"interval method must be one of {sorted(METHODS)}, got {method!r}")
+
     errors = forecast_errors(forecast_function, calibration_part, steps)
     counts = [int(count) for count in np.sum(~np.isnan(errors), axis=0)]
+    widths_by_level = normal_half_widths(errors) if method == "normal" else conformal_half_widths(errors)
     # Coverage is measured with the rounded half-widths that intervals.json stores.
-    half_widths = {level: _rounded(widths) for level, widths in normal_half_widths(errors).items()}
-    calibration = Calibration(steps=steps, half_widths=half_widths, num_windows_by_step=counts)
+    half_widths = {level: _rounded(widths) for level, widths in widths_by_level.items()}
+    calibration = Calibration(steps=steps, half_widths=half_widths, num_windows_by_step=counts, method=method)
     logger.info("calibrated intervals for steps 1..%d on %d to %d windows", steps, counts[-1], counts[0])
     return calibration
 

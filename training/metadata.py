@@ -67,6 +67,7 @@ def build_metadata(
         "signatures": SIGNATURE_DESCRIPTIONS,
         "intervals": {
             "file": INTERVALS_FILE,
+            "method": calibration.method,
             "steps": calibration.steps,
             "min_level": min(calibration.half_widths),
             "max_level": max(calibration.half_widths),

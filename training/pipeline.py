@@ -66,7 +66,12 @@ def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
     check_quality(evaluation, config.max_mae)
 
     forecast_function = module_forecast_function(module)
-    calibration = calibrate(forecast_function, split.calibration, interval_steps(len(split.calibration), config.max_horizon))
+    calibration = calibrate(
+        forecast_function,
+        split.calibration,
+        interval_steps(len(split.calibration), config.max_horizon),
+        method=config.interval_method,
+    )
     coverage = interval_coverage(forecast_function, split.test, calibration)
     metrics = {**evaluation.metrics(), "interval_coverage": coverage}
 
