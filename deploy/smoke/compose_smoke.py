@@ -40,7 +40,7 @@ IMAGE = "localhost/forecast:smoke"
 REPLICAS = 2
 WINDOW = [0.5] * 50
 FORECAST_CALLS = 10
-# Few epochs and a loose quality gate: the smoke test checks the plumbing, not the accuracy.
+# A loose quality gate and few epochs (used only with --init random): the smoke test checks the plumbing, not the accuracy.
 TRAIN_ARGS = "--epochs 3 --max-mae 1.0"
 
 INSTALL_TIMEOUT = 900
