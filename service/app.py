@@ -9,6 +9,7 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from service.batching import create_forecaster
 from service.errors import install_error_handlers
 from service.metrics import ServiceMetrics
 from service.middleware import RequestContextMiddleware
@@ -37,12 +38,14 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     slot = ModelSlot(settings)
 
     reloader = ModelReloader(settings, slot, metrics)
+    forecaster = create_forecaster(settings, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         reloader.poll_once()
         warn_if_empty(settings, slot)
 
+        await forecaster.start()
         polling = asyncio.create_task(reloader.run()) if settings.reload_interval_seconds > 0 else None
         try:
             yield
@@ -51,6 +54,8 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
                 polling.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await polling
+            # Requests still queued get their forecasts before the process exits.
+            await forecaster.close()
 
     app = FastAPI(
         title="RNN forecast service",
@@ -62,9 +67,12 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     app.state.metrics = metrics
     app.state.models = slot
     app.state.reloader = reloader
+    app.state.forecaster = forecaster
 
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(forecasting.router)
     app.include_router(operations.router)
+    if settings.enable_echo:
+        app.include_router(forecasting.create_echo_router())
     return app

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 # Custom error types raised by the window parser; their names double as metric reasons.
 WINDOW_REASONS = {"window_shape", "window_length", "window_value", "window_not_finite"}
 # Top-level request fields whose names may appear in metric labels; any other name would be unbounded.
-KNOWN_FIELDS = {"window", "horizon"}
+KNOWN_FIELDS = {"window", "windows", "horizon"}
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -24,6 +24,7 @@ HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
+    500: "internal_error",
     503: "model_unavailable",
 }
 
@@ -43,7 +44,11 @@ class InputError(Exception):
 
 
 class ModelUnavailableError(Exception):
-    """No model version is loaded, so forecasts cannot be served."""
+    """No model version is loaded, or the service is shutting down, so forecasts cannot be served."""
+
+
+class InferenceError(Exception):
+    """The model failed to compute the forecast of one request."""
 
 
 def error_response(request: Request, status: int, message: str, fields: list[FieldError] | None = None) -> JSONResponse:
@@ -99,6 +104,8 @@ def translate_error(error: dict[str, Any], expectations: dict[str, str]) -> tupl
         expected, reason = expectations.get(top_field, "an integer"), f"{label}_type"
     elif error_type == "greater_than_equal":
         expected, reason = expectations.get(top_field, f"a number >= {context.get('ge')}"), f"{label}_range"
+    elif error_type == "list_type":
+        expected, reason = expectations.get(top_field, "a list"), f"{label}_type"
     elif error_type in {"model_attributes_type", "dict_type", "model_type"}:
         field, expected, reason = "body", "a JSON object", "body_type"
     elif error_type == "json_invalid":
@@ -116,11 +123,19 @@ def count_failure(request: Request, reason: str) -> None:
 
 
 def describe_expectations(request: Request) -> dict[str, str]:
-    """What each request field accepts, with the horizon limit in force right now."""
+    """What each request field accepts, with the limits in force right now."""
     slot = request.app.state.models
     served = slot.current
     max_horizon = slot.max_horizon(served) if served is not None else slot.settings.max_horizon
-    return {"window": WINDOW_EXPECTED, "horizon": f"an integer from 1 to {max_horizon}"}
+    return {
+        "window": WINDOW_EXPECTED,
+        "windows": describe_windows_limit(slot.settings.max_batch_windows),
+        "horizon": f"an integer from 1 to {max_horizon}",
+    }
+
+
+def describe_windows_limit(max_windows: int) -> str:
+    return f"a list of 1 to {max_windows} windows, each {WINDOW_EXPECTED}"
 
 
 async def handle_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -147,6 +162,12 @@ async def handle_model_unavailable(request: Request, exc: ModelUnavailableError)
     return error_response(request, 503, str(exc))
 
 
+async def handle_inference_error(request: Request, exc: InferenceError) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", "-")
+    logger.error("request %s: %s", request_id, exc)
+    return error_response(request, 500, f"{exc}; quote request id {request_id} when reporting it")
+
+
 async def handle_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404:
@@ -169,5 +190,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(InputError, handle_input_error)
     app.add_exception_handler(ModelUnavailableError, handle_model_unavailable)
+    app.add_exception_handler(InferenceError, handle_inference_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(Exception, handle_unexpected_error)

@@ -115,6 +115,16 @@ class ForecastRequest(BaseModel):
     horizon: Horizon = 1
 
 
+class BatchForecastRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    windows: list[Window] = Field(
+        description="Windows to forecast from, each validated like the `window` of POST /forecast. "
+        "The number of windows is limited by the FORECAST_MAX_BATCH_WINDOWS setting."
+    )
+    horizon: Horizon = 1
+
+
 class ModelReference(BaseModel):
     name: str
     version: int
@@ -122,6 +132,12 @@ class ModelReference(BaseModel):
 
 class ForecastResponse(BaseModel):
     forecast: list[float] = Field(description="One value per step, in the series' own units.")
+    horizon: int
+    model: ModelReference
+
+
+class BatchForecastResponse(BaseModel):
+    forecasts: list[list[float]] = Field(description="One forecast per window, in request order, each with `horizon` values.")
     horizon: int
     model: ModelReference
 

@@ -1,6 +1,7 @@
 """Service configuration, read from environment variables prefixed with FORECAST_."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,3 +21,30 @@ class Settings(BaseSettings):
         5.0, ge=0, description="How often to look for a higher model version, in seconds; 0 turns polling off."
     )
     log_level: str = Field("info", description="Log level of the service and uvicorn.")
+    batching: bool = Field(
+        True,
+        description="Queue concurrent forecast requests and run them as one signature call; false calls the model once per request.",
+    )
+    max_batch_size: int = Field(
+        64,
+        ge=1,
+        description="Most windows in one signature call. Batches are padded to a power of two up to this size, "
+        "and each of those sizes is compiled when a model version loads.",
+    )
+    max_batch_delay_ms: float = Field(
+        2.0,
+        ge=0,
+        description="Longest time, in milliseconds, a request waits for others to join its batch. "
+        "The wait applies only while requests arrive concurrently, so a lone request runs at once.",
+    )
+    batch_horizon_strategy: Literal["group", "max"] = Field(
+        "group",
+        description="How requests with different horizons share a batch: 'group' runs one call per distinct horizon, "
+        "'max' runs one call at the largest horizon and slices each result.",
+    )
+    max_batch_windows: int = Field(256, ge=1, description="Most windows one POST /forecast/batch request may send.")
+    enable_echo: bool = Field(
+        False,
+        description="Serve POST /echo, which validates a forecast request and returns a response of the same size "
+        "without running the model. Only the benchmark turns it on, to measure the HTTP stack alone.",
+    )

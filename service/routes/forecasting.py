@@ -1,25 +1,31 @@
-"""POST /forecast: one-step and autoregressive multi-step forecasts."""
+"""POST /forecast and POST /forecast/batch: one-step and autoregressive multi-step forecasts."""
 
 import logging
-import time
 
 import numpy as np
-from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Request
 
-from service.errors import InputError
-from service.metrics import ServiceMetrics
-from service.model_store import FORECAST_SIGNATURE, ONE_STEP_SIGNATURE, ServedModel
-from service.schemas import ErrorResponse, ForecastRequest, ForecastResponse, ModelReference
+from service.batching import DirectForecaster, ForecastBatcher
+from service.errors import InputError, describe_windows_limit
+from service.json_request import OrjsonRoute
+from service.schemas import (
+    BatchForecastRequest,
+    BatchForecastResponse,
+    ErrorResponse,
+    ForecastRequest,
+    ForecastResponse,
+    ModelReference,
+)
 from service.serving import MetricsDep, ServedModelDep, SlotDep
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["forecasting"])
+router = APIRouter(tags=["forecasting"], route_class=OrjsonRoute)
 
 ERROR_RESPONSES = {
     422: {"model": ErrorResponse, "description": "The request is invalid; the message names the field."},
-    503: {"model": ErrorResponse, "description": "No model version is loaded."},
+    500: {"model": ErrorResponse, "description": "The model failed to compute this request's forecast."},
+    503: {"model": ErrorResponse, "description": "No model version is loaded, or the service is shutting down."},
 }
 
 
@@ -28,40 +34,90 @@ def check_horizon(horizon: int, max_horizon: int) -> None:
         raise InputError("horizon", f"an integer from 1 to {max_horizon}", horizon, "horizon_range")
 
 
-def check_finite(forecast: np.ndarray) -> None:
+def check_window_count(windows: list, max_windows: int) -> None:
+    if not 1 <= len(windows) <= max_windows:
+        raise InputError("windows", describe_windows_limit(max_windows), windows, "windows_count")
+
+
+def check_finite(forecast: np.ndarray, field: str = "window") -> None:
     """Reject forecasts that overflowed: JSON has no representation for them."""
     if not np.all(np.isfinite(forecast)):
         raise InputError(
-            "window",
+            field,
             "values in a range the model can forecast from (the forecast overflowed)",
             "values that made the forecast non-finite",
             "forecast_not_finite",
         )
 
 
-async def run_forecast(served: ServedModel, windows: np.ndarray, horizon: int, metrics: ServiceMetrics) -> np.ndarray:
-    """Run the signature in a worker thread, so the event loop keeps serving other requests."""
-    signature = ONE_STEP_SIGNATURE if horizon == 1 else FORECAST_SIGNATURE
-    started = time.perf_counter()
-    forecast = await run_in_threadpool(served.forecast, windows, horizon)
-    metrics.inference_duration.labels(signature=signature).observe(time.perf_counter() - started)
-    return forecast
+def check_finite_rows(forecasts: np.ndarray) -> None:
+    """Name the first window whose forecast is non-finite, as windows[i]."""
+    for index, row in enumerate(forecasts):
+        check_finite(row, f"windows[{index}]")
+
+
+def get_forecaster(request: Request) -> ForecastBatcher | DirectForecaster:
+    return request.app.state.forecaster
 
 
 @router.post("/forecast", response_model=ForecastResponse, responses=ERROR_RESPONSES)
 async def create_forecast(
-    request: ForecastRequest, served: ServedModelDep, slot: SlotDep, metrics: MetricsDep
+    body: ForecastRequest, raw: Request, served: ServedModelDep, slot: SlotDep, metrics: MetricsDep
 ) -> ForecastResponse:
     """Forecast `horizon` steps after the window, feeding each prediction back as input."""
-    check_horizon(request.horizon, slot.max_horizon(served))
-    metrics.horizon.observe(request.horizon)
+    check_horizon(body.horizon, slot.max_horizon(served))
+    metrics.horizon.observe(body.horizon)
 
-    windows = np.asarray([request.window], dtype=np.float32)
-    forecast = await run_forecast(served, windows, request.horizon, metrics)
+    windows = np.asarray([body.window], dtype=np.float32)
+    forecast = await get_forecaster(raw).forecast(served, windows, body.horizon)
     check_finite(forecast)
 
     return ForecastResponse(
         forecast=forecast[0].tolist(),
-        horizon=request.horizon,
+        horizon=body.horizon,
         model=ModelReference(name=served.name, version=served.version),
     )
+
+
+@router.post("/forecast/batch", response_model=BatchForecastResponse, responses=ERROR_RESPONSES)
+async def create_batch_forecast(
+    body: BatchForecastRequest, raw: Request, served: ServedModelDep, slot: SlotDep, metrics: MetricsDep
+) -> BatchForecastResponse:
+    """Forecast `horizon` steps after each window; forecasts come back in the order of the windows."""
+    check_window_count(body.windows, slot.settings.max_batch_windows)
+    check_horizon(body.horizon, slot.max_horizon(served))
+    metrics.horizon.observe(body.horizon)
+
+    windows = np.asarray(body.windows, dtype=np.float32)
+    forecasts = await get_forecaster(raw).forecast(served, windows, body.horizon)
+    check_finite_rows(forecasts)
+
+    return BatchForecastResponse(
+        forecasts=forecasts.tolist(),
+        horizon=body.horizon,
+        model=ModelReference(name=served.name, version=served.version),
+    )
+
+
+def create_echo_router() -> APIRouter:
+    """Build POST /echo: the same parsing, validation and response size as /forecast, without the model.
+
+    The benchmark compares /forecast against it to measure the cost of the HTTP
+    stack alone; the app mounts it only when FORECAST_ENABLE_ECHO is true.
+    """
+    echo_router = APIRouter(tags=["benchmark"], route_class=OrjsonRoute)
+
+    @echo_router.post("/echo", response_model=ForecastResponse, responses=ERROR_RESPONSES)
+    async def echo_forecast(body: ForecastRequest, served: ServedModelDep, slot: SlotDep, metrics: MetricsDep) -> ForecastResponse:
+        """Return the window's values cast to float32, repeated to `horizon` values, as a forecast would be."""
+        check_horizon(body.horizon, slot.max_horizon(served))
+        metrics.horizon.observe(body.horizon)
+
+        values = np.resize(np.asarray(body.window, dtype=np.float32), body.horizon)
+        return ForecastResponse(
+            forecast=values.tolist(),
+            horizon=body.horizon,
+            model=ModelReference(name=served.name, version=served.version),
+        )
+
+    return echo_router
