@@ -47,7 +47,7 @@ def render_strategies(rows: list[dict]) -> str:
 def render_throughput(rows: list[dict]) -> str:
     lines = ["### HTTP (wrk, 1 thread, loopback)", "", "| endpoint | batching | request | concurrency | req/s | p50 ms | p99 ms | errors |", "|---|---|---|---:|---:|---:|---:|---:|"]
     for row in rows:
-        batching = "–" if row["batching"] is None else ("on" if row["batching"] else "off")
+        batching = {None: "–", True: "on", False: "off"}[row["batching"]]
         lines.append(
             f"| {row['endpoint']} | {batching} | {row['request']} | {row['concurrency']} | {row['requests_per_second']:.0f} | "
             f"{row['p50_us'] / 1000:.2f} | {row['p99_us'] / 1000:.2f} | {row['error_count']} |"

@@ -28,22 +28,22 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(
         64,
         ge=1,
-        description="Most windows in one signature call. Batches are padded to a power of two up to this size, "
+        description="Maximum number of windows in one signature call. Batches are padded to a power of two up to this size, "
         "and each of those sizes is compiled when a model version loads.",
     )
     max_batch_delay_ms: float = Field(
         2.0,
         ge=0,
-        description="Longest time, in milliseconds, a request waits for others to join its batch. "
+        description="Maximum time, in milliseconds, that a request waits for others to join its batch. "
         "The wait applies only while requests arrive concurrently, so a lone request runs at once.",
     )
     batch_horizon_strategy: Literal["max", "group"] = Field(
         "max",
         description="How requests with different horizons share a batch: 'max' runs one call at the largest horizon "
-        "and slices each result, 'group' runs one call per distinct horizon. 'max' measured faster on every mix in "
-        "docs/performance.md, because the fixed cost of a call outweighs the extra steps.",
+        "and slices each result, 'group' runs one call per distinct horizon. 'max' measured about 2x faster on random "
+        "horizons (docs/performance.md), because the fixed cost of each call outweighs the extra steps.",
     )
-    max_batch_windows: int = Field(256, ge=1, description="Most windows one POST /forecast/batch request may send.")
+    max_batch_windows: int = Field(256, ge=1, description="Maximum number of windows in one POST /forecast/batch request.")
     enable_echo: bool = Field(
         False,
         description="Serve POST /echo, which validates a forecast request and returns a response of the same size "
