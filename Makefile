@@ -7,7 +7,7 @@ MODEL_NAME ?= sine
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install train model run test clean bench
+.PHONY: install train model run test compose-smoke clean bench
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ run: model
 
 test: install
 	$(PYTHON) -m pytest
+
+# Builds the image and runs docker-compose.yml under podman-compose on loopback; needs root.
+compose-smoke: install
+	$(PYTHON) deploy/smoke/compose_smoke.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -3,22 +3,34 @@
 import asyncio
 import contextlib
 import logging
+import os
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from service.batching import create_forecaster
-from service.errors import install_error_handlers
-from service.metrics import ServiceMetrics
-from service.middleware import RequestContextMiddleware
+from service.errors import error_responses, install_error_handlers
+from service.logging_config import configure_logging
+from service.metrics import ServiceMetrics, multiprocess_dir
+from service.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from service.reloader import ModelReloader
-from service.routes import forecasting, operations
+from service.routes import forecasting, operations, tfserving
+from service.security import require_api_key
 from service.serving import ModelSlot
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# Every route on these routers requires the API key when FORECAST_API_KEY is set.
+# A new route is covered by adding it to one of these routers, and a new router by
+# adding it here; test_auth_protects_every_route_but_open_ones fails for any route
+# that is neither here nor in OPEN_PATHS.
+PROTECTED_ROUTERS: tuple[APIRouter, ...] = (forecasting.router, operations.model_router, tfserving.router)
+# Probes, metrics and the API docs; /metrics checks the key itself when FORECAST_METRICS_REQUIRE_KEY is true.
+OPEN_ROUTERS: tuple[APIRouter, ...] = (operations.router,)
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
 
 def warn_if_empty(settings: Settings, slot: ModelSlot) -> None:
@@ -34,7 +46,7 @@ def warn_if_empty(settings: Settings, slot: ModelSlot) -> None:
 def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
     """Build the service. Each app owns its metrics registry, so tests never share state."""
     settings = settings or Settings()
-    metrics = ServiceMetrics(registry or CollectorRegistry())
+    metrics = ServiceMetrics(registry or CollectorRegistry(), multiprocess_dir())
     slot = ModelSlot(settings)
 
     reloader = ModelReloader(settings, slot, metrics)
@@ -56,6 +68,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
                     await polling
             # Requests still queued get their forecasts before the process exits.
             await forecaster.close()
+            metrics.mark_process_dead(os.getpid())
 
     app = FastAPI(
         title="RNN forecast service",
@@ -70,9 +83,28 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     app.state.forecaster = forecaster
 
     install_error_handlers(app)
+    # The last middleware added runs first: the request id exists before the size check answers.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    app.include_router(forecasting.router)
-    app.include_router(operations.router)
+    include_routers(app)
     if settings.enable_echo:
-        app.include_router(forecasting.create_echo_router())
+        app.include_router(
+            forecasting.create_echo_router(), dependencies=[Depends(require_api_key)], responses=error_responses(401, 413, 500)
+        )
     return app
+
+
+def include_routers(app: FastAPI) -> None:
+    # Any route can meet an oversized body or an unexpected error.
+    common = error_responses(413, 500)
+    for router in PROTECTED_ROUTERS:
+        app.include_router(router, dependencies=[Depends(require_api_key)], responses={**common, **error_responses(401)})
+    for router in OPEN_ROUTERS:
+        app.include_router(router, responses=common)
+
+
+def create_app_from_environment() -> FastAPI:
+    """Build the service from FORECAST_* variables; uvicorn calls this in each worker process."""
+    settings = Settings()
+    configure_logging(settings)
+    return create_app(settings)

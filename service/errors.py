@@ -1,6 +1,7 @@
 """One JSON error shape for every 4xx and 5xx response, and the handlers that produce it."""
 
 import logging
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -8,14 +9,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.schemas import WINDOW_EXPECTED, ErrorBody, ErrorResponse, FieldError, describe_value
+from service.schemas import LEVELS_EXPECTED, WINDOW_EXPECTED, ErrorBody, ErrorResponse, FieldError, describe_value
 
 logger = logging.getLogger(__name__)
 
-# Custom error types raised by the window parser; their names double as metric reasons.
+# Custom error types raised by the window and levels parsers; their names double as metric reasons.
 WINDOW_REASONS = {"window_shape", "window_length", "window_value", "window_not_finite"}
+CUSTOM_REASONS = WINDOW_REASONS | {"levels_shape", "levels_value"}
 # Top-level request fields whose names may appear in metric labels; any other name would be unbounded.
-KNOWN_FIELDS = {"window", "windows", "horizon"}
+KNOWN_FIELDS = {"window", "windows", "horizon", "levels", "step"}
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -25,19 +27,39 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     422: "invalid_input",
     500: "internal_error",
+    501: "not_implemented",
     503: "model_unavailable",
 }
+
+
+ERROR_DESCRIPTIONS = {
+    400: "The body is not a JSON document that can be parsed; the message says why.",
+    401: "The API key is missing or invalid.",
+    404: "No model of that name or version is served.",
+    413: "The request body is larger than FORECAST_MAX_BODY_BYTES.",
+    422: "The request is invalid; the message names the field.",
+    500: "Unexpected error; the message carries the request id that the log line also carries.",
+    501: "The loaded model version was exported without the signature this route needs.",
+    503: "No model version is loaded.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Declare error statuses for a route's `responses=`, so OpenAPI shows the error shape."""
+    return {status: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
 
 
 class InputError(Exception):
     """A request that passed schema validation but is invalid for the served model or settings."""
 
-    def __init__(self, field: str, expected: str, received: Any, reason: str) -> None:
+    def __init__(self, field: str, expected: str, received: Any, reason: str, received_text: str | None = None) -> None:
+        """`received_text`, when given, replaces the description of `received`, e.g. for a missing field."""
+        described = received_text if received_text is not None else describe_value(received)
         self.field_error = FieldError(
             field=field,
-            message=f"{field}: expected {expected}, received {describe_value(received)}",
+            message=f"{field}: expected {expected}, received {described}",
             expected=expected,
-            received=describe_value(received),
+            received=described,
         )
         self.reason = reason
         super().__init__(self.field_error.message)
@@ -51,8 +73,18 @@ class InferenceError(Exception):
     """The model failed to compute the forecast of one request."""
 
 
-def error_response(request: Request, status: int, message: str, fields: list[FieldError] | None = None) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", None)
+class FeatureUnavailableError(Exception):
+    """The loaded model version was exported without what this route needs, such as a signature."""
+
+
+class ModelNotFoundError(Exception):
+    """A request names a model or version that this service does not serve."""
+
+
+def build_error_response(
+    status: int, message: str, request_id: str | None, fields: list[FieldError] | None = None
+) -> JSONResponse:
+    """Render the error shape; ASGI middleware that has no Request calls this directly."""
     body = ErrorResponse(
         error=ErrorBody(
             status=status,
@@ -64,6 +96,10 @@ def error_response(request: Request, status: int, message: str, fields: list[Fie
     )
     headers = {"X-Request-ID": request_id} if request_id else None
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def error_response(request: Request, status: int, message: str, fields: list[FieldError] | None = None) -> JSONResponse:
+    return build_error_response(status, message, getattr(request.state, "request_id", None), fields)
 
 
 def format_location(location: tuple[Any, ...]) -> str:
@@ -91,7 +127,7 @@ def translate_error(error: dict[str, Any], expectations: dict[str, str]) -> tupl
     top_field = field.split("[")[0].split(".")[0]
     label = top_field if top_field in KNOWN_FIELDS else "body"
 
-    if error_type in WINDOW_REASONS:
+    if error_type in CUSTOM_REASONS:
         if "index" in context:
             field = f"{field}[{context['index']}]"
         expected, received, reason = context["expected"], context["received"], error_type
@@ -131,6 +167,8 @@ def describe_expectations(request: Request) -> dict[str, str]:
         "window": WINDOW_EXPECTED,
         "windows": describe_windows_limit(slot.settings.max_batch_windows),
         "horizon": f"an integer from 1 to {max_horizon}",
+        "step": f"an integer from 1 to {max_horizon}",
+        "levels": LEVELS_EXPECTED,
     }
 
 
@@ -168,13 +206,45 @@ async def handle_inference_error(request: Request, exc: InferenceError) -> JSONR
     return error_response(request, 500, f"{exc}; quote request id {request_id} when reporting it")
 
 
+async def handle_model_not_found(request: Request, exc: ModelNotFoundError) -> JSONResponse:
+    logger.info("request %s: %s", getattr(request.state, "request_id", "-"), exc)
+    return error_response(request, 404, str(exc))
+
+
+def describe_unparsable_body(cause: BaseException | None) -> FieldError | None:
+    """Name why a body that is not a valid JSON document could not be parsed.
+
+    FastAPI answers 400 "There was an error parsing the body" for every error of
+    json.loads other than JSONDecodeError, and keeps the original error as __cause__.
+    """
+    if isinstance(cause, RecursionError):
+        expected, received = "JSON nested less deeply", "JSON nested too deeply to parse"
+    elif isinstance(cause, UnicodeDecodeError):
+        expected, received = "a body encoded as UTF-8", f"invalid UTF-8 at byte {cause.start}"
+    elif isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        limit = sys.get_int_max_str_digits()
+        expected, received = f"numbers of at most {limit} digits", f"a number with more than {limit} digits"
+    else:
+        return None
+    return FieldError(field="body", message=f"body: expected {expected}, received {received}", expected=expected, received=received)
+
+
+async def handle_feature_unavailable(request: Request, exc: FeatureUnavailableError) -> JSONResponse:
+    logger.warning("request %s: %s", getattr(request.state, "request_id", "-"), exc)
+    return error_response(request, 501, str(exc))
+
+
 async def handle_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    fields = None
     if exc.status_code == 404:
         message = f"not found: {request.url.path}"
     elif exc.status_code == 405:
         message = f"method {request.method} is not allowed on {request.url.path}"
-    response = error_response(request, exc.status_code, message)
+    elif exc.status_code == 400 and (field_error := describe_unparsable_body(exc.__cause__)) is not None:
+        message, fields = field_error.message, [field_error]
+        logger.info("rejected request %s: %s", getattr(request.state, "request_id", "-"), message)
+    response = error_response(request, exc.status_code, message, fields)
     if exc.headers:
         response.headers.update(exc.headers)
     return response
@@ -191,5 +261,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InputError, handle_input_error)
     app.add_exception_handler(ModelUnavailableError, handle_model_unavailable)
     app.add_exception_handler(InferenceError, handle_inference_error)
+    app.add_exception_handler(ModelNotFoundError, handle_model_not_found)
+    app.add_exception_handler(FeatureUnavailableError, handle_feature_unavailable)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(Exception, handle_unexpected_error)

@@ -1,13 +1,18 @@
-"""ASGI middleware that gives every request an id and records its metrics."""
+"""ASGI middleware: a request id and metrics for every request, and the request body size limit."""
 
+import logging
 import re
 import time
 import uuid
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import build_error_response
 from service.metrics import ServiceMetrics
+
+logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
 # Caller-supplied ids are echoed into headers and logs, so only short plain tokens are kept.
@@ -67,3 +72,87 @@ class RequestContextMiddleware:
         labels = {"route": route_label, "method": scope["method"], "status": str(status)}
         self.metrics.http_requests.labels(**labels).inc()
         self.metrics.http_request_duration.labels(**labels).observe(duration)
+
+
+class BodyTooLargeError(StarletteHTTPException):
+    """A request body over the limit, raised from `receive` while the app reads the body.
+
+    It is an HTTPException because FastAPI re-raises those from body parsing, so the
+    app's handler renders the error shape. FastAPI turns any other type into a 400.
+    """
+
+    def __init__(self, limit: int, received: str) -> None:
+        super().__init__(status_code=413, detail=body_too_large_message(limit, received))
+
+
+def body_too_large_message(limit: int, received: str) -> str:
+    return f"request body too large: expected at most {limit} bytes (FORECAST_MAX_BODY_BYTES), received {received}"
+
+
+def read_content_length(scope: Scope) -> int | None:
+    """Return the declared Content-Length, or None when it is absent or not an integer.
+
+    With None the body is still counted as it arrives, so the limit applies either way.
+    """
+    value = Headers(scope=scope).get("content-length")
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
+
+
+class BodySizeLimitMiddleware:
+    """Reject request bodies over `max_bytes` with 413 before anything parses them.
+
+    A declared Content-Length over the limit is rejected before the app runs. A
+    chunked body, which declares no length, is counted as `receive` returns it and
+    rejected once the count passes the limit, so at most `max_bytes` plus one chunk
+    is ever buffered. Starlette's RequestBodyLimitMiddleware counts too, but responds
+    in plain text on some paths, and every response here uses the error shape.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        declared = read_content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self.reject(scope, receive, send, f"a Content-Length of {declared} bytes")
+            return
+
+        received = 0
+        response_started = False
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLargeError(self.max_bytes, f"more than {self.max_bytes} bytes")
+            return message
+
+        async def send_tracking_start(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive_within_limit, send_tracking_start)
+        except BodyTooLargeError:
+            # Reached only when the error escaped the app's own handlers.
+            if response_started:
+                raise
+            await self.reject(scope, receive, send, f"more than {self.max_bytes} bytes")
+
+    async def reject(self, scope: Scope, receive: Receive, send: Send, received: str) -> None:
+        request_id = scope.get("state", {}).get("request_id")
+        message = body_too_large_message(self.max_bytes, received)
+        logger.info("rejected request %s: %s", request_id or "-", message)
+        response = build_error_response(413, message, request_id)
+        await response(scope, receive, send)

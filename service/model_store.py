@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 WINDOW_LENGTH = 50
 ONE_STEP_SIGNATURE = "serving_default"
 FORECAST_SIGNATURE = "forecast"
+SALIENCY_SIGNATURE = "saliency"
+INTERVALS_FILE = "intervals.json"
 
 
 class ModelLoadError(Exception):
@@ -76,6 +78,19 @@ def find_latest_version(model_dir: Path, name: str) -> int | None:
 
 
 @dataclass(frozen=True)
+class Intervals:
+    """Calibrated interval half-widths: for each level in percent, one half-width per forecast step 1..steps."""
+
+    steps: int
+    half_widths: dict[int, np.ndarray]
+
+    def bounds(self, forecast: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return the lower and upper bounds around a forecast [horizon], horizon <= steps."""
+        widths = self.half_widths[level][: len(forecast)]
+        return forecast - widths, forecast + widths
+
+
+@dataclass(frozen=True)
 class ServedModel:
     """One loaded model version and its callable signatures.
 
@@ -90,6 +105,12 @@ class ServedModel:
     window_length: int
     max_horizon: int
     module: Any = field(repr=False)
+    intervals: Intervals | None = None
+
+    @property
+    def has_saliency(self) -> bool:
+        """Whether the version exports the saliency signature; versions trained before it do not."""
+        return SALIENCY_SIGNATURE in self.module.signatures
 
     # Batch sizes the signatures are compiled for; inputs are padded up to one of them.
     buckets: tuple[int, ...] = (1,)
@@ -142,6 +163,15 @@ class ServedModel:
             )
         return outputs["forecast"].numpy()
 
+    def saliency(self, windows: np.ndarray, step: int) -> np.ndarray:
+        """Return the gradient of the step-`step` forecast with respect to each window value: [batch, window_length]."""
+        signature = self.module.signatures[SALIENCY_SIGNATURE]
+        outputs = signature(
+            window=tf.constant(windows, dtype=tf.float32),
+            step=tf.constant(step, dtype=tf.int32),
+        )
+        return outputs["saliency"].numpy()
+
     def describe(self) -> dict[str, Any]:
         """Return the metadata and signature shapes that GET /model reports."""
         signatures = {}
@@ -181,6 +211,7 @@ def load_version(model_dir: Path, name: str, version: int, buckets: tuple[int, .
         window_length=int(metadata["window"]),
         max_horizon=int(metadata["max_horizon"]),
         module=module,
+        intervals=_read_intervals(path),
         buckets=buckets,
     )
     _check_signatures(served)
@@ -211,6 +242,30 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     return metadata
 
 
+def _read_intervals(path: Path) -> Intervals | None:
+    """Read intervals.json, or return None for a version trained before intervals existed."""
+    intervals_path = path / INTERVALS_FILE
+    if not intervals_path.exists():
+        logger.info("%s has no %s; forecasts with levels are not available for it", path, INTERVALS_FILE)
+        return None
+
+    try:
+        content = json.loads(intervals_path.read_text(encoding="utf-8"))
+        steps = content["steps"]
+        half_widths = {int(level): np.asarray(widths, dtype=np.float64) for level, widths in content["half_widths"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ModelLoadError(f"{intervals_path}: cannot read intervals: {error!r}") from error
+
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ModelLoadError(f"{intervals_path}: expected 'steps' to be a positive integer, found {steps!r}")
+    for level, widths in half_widths.items():
+        if widths.shape != (steps,) or not np.all(np.isfinite(widths)) or np.any(widths < 0):
+            raise ModelLoadError(
+                f"{intervals_path}: level {level} needs {steps} finite non-negative half-widths, found shape {widths.shape}"
+            )
+    return Intervals(steps=steps, half_widths=half_widths)
+
+
 def _check_signatures(served: ServedModel) -> None:
     for signature_name in (ONE_STEP_SIGNATURE, FORECAST_SIGNATURE):
         if signature_name not in served.module.signatures:
@@ -237,6 +292,15 @@ def _check_runs(served: ServedModel) -> None:
 
     if one_step.shape != (1, 1) or several.shape != (1, min(2, served.max_horizon)):
         raise ModelLoadError(f"{served.path}: unexpected output shapes {one_step.shape} and {several.shape}")
+
+    if served.has_saliency:
+        # The first call compiles the XLA gradient, which takes seconds, so it happens here.
+        try:
+            saliency = served.saliency(probe, 1)
+        except Exception as error:  # Any failure here means the route cannot serve.
+            raise ModelLoadError(f"{served.path}: test saliency failed: {error}") from error
+        if saliency.shape != (1, served.window_length):
+            raise ModelLoadError(f"{served.path}: unexpected saliency shape {saliency.shape}")
 
 
 def _warm_up(served: ServedModel) -> None:

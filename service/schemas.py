@@ -108,11 +108,63 @@ Horizon = Annotated[
 ]
 
 
+MIN_LEVEL = 1
+MAX_LEVEL = 99
+MAX_LEVELS = 5
+LEVELS_EXPECTED = f"a list of 1 to {MAX_LEVELS} distinct integers from {MIN_LEVEL} to {MAX_LEVEL}"
+LEVEL_EXPECTED = f"an integer from {MIN_LEVEL} to {MAX_LEVEL}"
+
+
+def parse_levels(raw: Any) -> list[int]:
+    """Accept 1 to MAX_LEVELS distinct integer interval levels in percent, each from MIN_LEVEL to MAX_LEVEL."""
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_LEVELS:
+        raise invalid(LEVELS_EXPECTED, raw, "levels_shape")
+
+    levels: list[int] = []
+    for index, level in enumerate(raw):
+        if isinstance(level, bool) or not isinstance(level, int) or not MIN_LEVEL <= level <= MAX_LEVEL:
+            expected = LEVEL_EXPECTED
+        elif level in levels:
+            expected = "a level not listed before"
+        else:
+            levels.append(level)
+            continue
+        raise PydanticCustomError(
+            "levels_value",
+            "item {index}: expected {expected}, received {received}",
+            {"expected": expected, "received": describe_value(level), "index": index},
+        )
+    return levels
+
+
+Levels = Annotated[
+    list[int],
+    BeforeValidator(parse_levels),
+    Field(
+        description=f"Prediction interval levels in percent, {LEVELS_EXPECTED}. The response then contains one "
+        "interval per level. Allowed up to the horizon the model's intervals were calibrated for (GET /model).",
+    ),
+]
+
+Step = Annotated[
+    StrictInt,
+    Field(ge=1, description="Forecast step whose gradient is returned: 1 is the next value."),
+]
+
+
 class ForecastRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     window: Window
     horizon: Horizon = 1
+    levels: Levels | None = None
+
+
+class SaliencyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    window: Window
+    step: Step = 1
 
 
 class BatchForecastRequest(BaseModel):
@@ -130,9 +182,26 @@ class ModelReference(BaseModel):
     version: int
 
 
+class Interval(BaseModel):
+    lower: list[float] = Field(description="Lower bound per step, in the series' own units.")
+    upper: list[float] = Field(description="Upper bound per step, in the series' own units.")
+
+
 class ForecastResponse(BaseModel):
     forecast: list[float] = Field(description="One value per step, in the series' own units.")
     horizon: int
+    model: ModelReference
+    intervals: dict[str, Interval] | None = Field(
+        None, description="Present when the request gave levels: one interval per level, keyed by the level."
+    )
+
+
+class SaliencyResponse(BaseModel):
+    saliency: list[float] = Field(
+        description="Gradient of the forecast at `step` with respect to each window value, oldest first, "
+        "in forecast units per input unit."
+    )
+    step: int
     model: ModelReference
 
 

@@ -1,10 +1,12 @@
 """Service configuration, read from environment variables prefixed with FORECAST_."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MEBIBYTE = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -21,6 +23,35 @@ class Settings(BaseSettings):
         5.0, ge=0, description="How often to look for a higher model version, in seconds; 0 turns polling off."
     )
     log_level: str = Field("info", description="Log level of the service and uvicorn.")
+    workers: int = Field(
+        1,
+        ge=1,
+        description="Number of uvicorn worker processes. Above 1, /metrics adds up the workers' metrics through "
+        "prometheus_client's multiprocess mode, in PROMETHEUS_MULTIPROC_DIR.",
+    )
+    max_instances: int = Field(
+        1000, ge=1, description="Largest number of windows one TensorFlow Serving style predict request may carry."
+    )
+    shutdown_timeout_seconds: float = Field(
+        30.0, gt=0, description="On SIGTERM, how long requests in flight may take to finish before uvicorn closes them, in seconds."
+    )
+    max_body_bytes: int = Field(
+        MEBIBYTE, ge=1, description="Largest request body accepted, in bytes; a larger one gets 413 before it is parsed."
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="When set, every route except the probes, /metrics and the API docs requires "
+        "'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+    )
+    metrics_require_key: bool = Field(False, description="Require the API key on /metrics too; needs API_KEY.")
+
+    @model_validator(mode="after")
+    def check_api_key(self) -> Self:
+        if self.api_key is not None and not self.api_key.get_secret_value():
+            raise ValueError("FORECAST_API_KEY is set but empty; set a key, or unset it to turn authentication off")
+        if self.metrics_require_key and self.api_key is None:
+            raise ValueError("FORECAST_METRICS_REQUIRE_KEY=true needs FORECAST_API_KEY to be set")
+        return self
     batching: bool = Field(
         True,
         description="Queue concurrent forecast requests and run them as one signature call; false calls the model once per request.",

@@ -36,16 +36,16 @@ def quiet_environment(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Train a small model once per session with `python -m training`.
+    """Train the default model once per session with `python -m training`.
 
-    Few epochs keep the session fast; accuracy is tested by the training tests.
+    The default linear initialization takes under a second, so the session
+    serves the same model that a default run publishes.
     """
     model_dir = tmp_path_factory.mktemp("model-repository")
     command = [
         sys.executable, "-m", "training",
         "--model-dir", str(model_dir),
         "--name", MODEL_NAME,
-        "--epochs", "3",
         "--max-mae", "1.0",
     ]
     completed = subprocess.run(command, cwd=ROOT, env=quiet_environment(), capture_output=True, text=True, timeout=900)
@@ -81,13 +81,13 @@ def find_free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_ready(base_url: str, process: subprocess.Popen, timeout: float) -> None:
+def wait_until_ready(base_url: str, process: subprocess.Popen, timeout: float, path: str = "/readyz") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with code {process.returncode} before becoming ready")
         try:
-            if httpx.get(f"{base_url}/readyz", timeout=1.0).status_code == 200:
+            if httpx.get(f"{base_url}{path}", timeout=1.0).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -95,8 +95,11 @@ def wait_until_ready(base_url: str, process: subprocess.Popen, timeout: float) -
     raise TimeoutError(f"server at {base_url} was not ready after {timeout:.0f} s")
 
 
-def start_server(model_dir: Path, log_path: Path, **settings: str) -> tuple[subprocess.Popen, str]:
-    """Start `python -m service` on a free loopback port and wait until /readyz returns 200."""
+def start_server(model_dir: Path, log_path: Path, ready_path: str = "/readyz", **settings: str) -> tuple[subprocess.Popen, str]:
+    """Start `python -m service` on a free loopback port and wait until `ready_path` returns 200.
+
+    Pass ready_path="/healthz" for a server that has no model to load.
+    """
     port = find_free_port()
     environment = quiet_environment(
         FORECAST_MODEL_DIR=str(model_dir),
@@ -109,7 +112,7 @@ def start_server(model_dir: Path, log_path: Path, **settings: str) -> tuple[subp
     process = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=environment, stdout=log_file, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_ready(base_url, process, SERVER_START_TIMEOUT_SECONDS)
+        wait_until_ready(base_url, process, SERVER_START_TIMEOUT_SECONDS, ready_path)
     except Exception:
         stop_server(process)
         raise RuntimeError(f"server did not start; log:\n{log_path.read_text()[-3000:]}") from None

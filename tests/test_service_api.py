@@ -168,7 +168,9 @@ async def test_model_reports_metadata_and_signatures(client: httpx.AsyncClient) 
     assert body["metadata"]["window"] == 50
     assert body["signatures"]["serving_default"]["inputs"]["window"]["shape"] == [None, 50]
     assert body["signatures"]["forecast"]["inputs"]["horizon"]["shape"] == []
-    assert body["limits"] == {"window_length": 50, "max_horizon": 1000}
+    assert body["limits"]["window_length"] == 50
+    assert body["limits"]["max_horizon"] == 1000
+    assert body["limits"]["max_interval_horizon"] == body["metadata"]["intervals"]["steps"]
 
 
 async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
@@ -209,3 +211,143 @@ async def test_unknown_route_returns_error_shape(client: httpx.AsyncClient) -> N
 
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "not found: /nowhere"
+
+
+LEVELS_EXPECTED = "a list of 1 to 5 distinct integers from 1 to 99"
+
+BAD_LEVELS = [
+    pytest.param({"levels": []}, f"levels: expected {LEVELS_EXPECTED}, received a list of 0 items", id="empty"),
+    pytest.param({"levels": [10, 20, 30, 40, 50, 60]}, f"levels: expected {LEVELS_EXPECTED}, received a list of 6 items", id="six-levels"),
+    pytest.param({"levels": 80}, f"levels: expected {LEVELS_EXPECTED}, received 80", id="not-a-list"),
+    pytest.param({"levels": [80, 0]}, "levels[1]: expected an integer from 1 to 99, received 0", id="level-0"),
+    pytest.param({"levels": [100]}, "levels[0]: expected an integer from 1 to 99, received 100", id="level-100"),
+    pytest.param({"levels": [80.5]}, "levels[0]: expected an integer from 1 to 99, received 80.5", id="level-float"),
+    pytest.param({"levels": [True]}, "levels[0]: expected an integer from 1 to 99, received true", id="level-boolean"),
+    pytest.param({"levels": ["80"]}, "levels[0]: expected an integer from 1 to 99, received the string '80'", id="level-string"),
+    pytest.param({"levels": [80, 95, 80]}, "levels[2]: expected a level not listed before, received 80", id="duplicate"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD_LEVELS)
+async def test_forecast_levels_rejects_bad_input(client: httpx.AsyncClient, extra: dict, message: str) -> None:
+    response = await client.post("/forecast", json={"window": WINDOW, "horizon": 3, **extra})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == message
+
+
+async def test_forecast_levels_beyond_calibrated_horizon_rejected(client: httpx.AsyncClient) -> None:
+    steps = (await client.get("/model")).json()["limits"]["max_interval_horizon"]
+
+    response = await client.post("/forecast", json={"window": WINDOW, "horizon": steps + 1, "levels": [90]})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == (
+        f"horizon: expected an integer from 1 to {steps} when levels are given, because the intervals are "
+        f"calibrated up to step {steps}, received {steps + 1}"
+    )
+
+
+async def test_forecast_intervals_bracket_the_forecast(client: httpx.AsyncClient) -> None:
+    response = await client.post("/forecast", json={"window": WINDOW, "horizon": 30, "levels": [50, 95]})
+
+    assert response.status_code == 200
+    body = response.json()
+    forecast = np.array(body["forecast"])
+    assert set(body["intervals"]) == {"50", "95"}
+    for level in ("50", "95"):
+        lower = np.array(body["intervals"][level]["lower"])
+        upper = np.array(body["intervals"][level]["upper"])
+        assert lower.shape == upper.shape == (30,)
+        assert np.all(lower <= forecast)
+        assert np.all(forecast <= upper)
+        np.testing.assert_allclose(forecast - lower, upper - forecast, rtol=1e-9, atol=1e-9)
+
+
+async def test_forecast_intervals_match_intervals_file(client: httpx.AsyncClient, settings: Settings) -> None:
+    stored = json.loads((settings.model_dir / "sine" / "1" / "intervals.json").read_text())
+
+    body = (await client.post("/forecast", json={"window": WINDOW, "horizon": 5, "levels": [80]})).json()
+
+    half_widths = np.array(body["intervals"]["80"]["upper"]) - np.array(body["forecast"])
+    np.testing.assert_allclose(half_widths, stored["half_widths"]["80"][:5], rtol=1e-9, atol=1e-9)
+
+
+async def test_forecast_without_levels_has_no_intervals(client: httpx.AsyncClient) -> None:
+    body = (await client.post("/forecast", json={"window": WINDOW, "horizon": 3})).json()
+
+    assert "intervals" not in body
+
+
+async def test_saliency_matches_finite_differences(client: httpx.AsyncClient, settings: Settings) -> None:
+    step = 5
+    loaded = tf.saved_model.load(str(settings.model_dir / "sine" / "1"))
+    window = np.array(WINDOW, dtype=np.float64)
+    delta = 1e-2
+    shifted_up = window[None, :] + delta * np.eye(50)
+    shifted_down = window[None, :] - delta * np.eye(50)
+
+    def forecast_at_step(windows: np.ndarray) -> np.ndarray:
+        output = loaded.signatures["forecast"](window=tf.constant(windows, tf.float32), horizon=tf.constant(step))
+        return output["forecast"].numpy()[:, step - 1].astype(np.float64)
+
+    estimate = (forecast_at_step(shifted_up) - forecast_at_step(shifted_down)) / (2 * delta)
+    response = await client.post("/forecast/saliency", json={"window": WINDOW, "step": step})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["step"] == step
+    assert body["model"] == {"name": "sine", "version": 1}
+    np.testing.assert_allclose(body["saliency"], estimate, atol=2e-3, rtol=0)
+
+
+async def test_saliency_step_defaults_to_one(client: httpx.AsyncClient) -> None:
+    body = (await client.post("/forecast/saliency", json={"window": WINDOW})).json()
+
+    assert body["step"] == 1
+    assert len(body["saliency"]) == 50
+
+
+BAD_SALIENCY_BODIES = [
+    pytest.param({"window": WINDOW, "step": 0}, "step: expected an integer from 1 to 1000, received 0", id="step-0"),
+    pytest.param({"window": WINDOW, "step": 1001}, "step: expected an integer from 1 to 1000, received 1001", id="step-above-max"),
+    pytest.param({"window": WINDOW, "step": "2"}, "step: expected an integer from 1 to 1000, received the string '2'", id="step-string"),
+    pytest.param({"window": WINDOW[:49]}, f"window: expected {WINDOW_EXPECTED}, received a list of 49 items", id="window-length-49"),
+    pytest.param({"window": WINDOW, "horizon": 2}, "horizon: expected only the documented fields (this one is unknown), received 2", id="unknown-field"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_SALIENCY_BODIES)
+async def test_saliency_rejects_bad_input(client: httpx.AsyncClient, body: dict, message: str) -> None:
+    response = await client.post("/forecast/saliency", json=body)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == message
+
+
+async def test_saliency_without_signature_returns_501(trained_model_dir: Path, tmp_path: Path) -> None:
+    legacy = tmp_path / "sine" / "1"
+    legacy.mkdir(parents=True)
+    export_legacy_version(trained_model_dir / "sine" / "1", legacy)
+
+    app = create_app(Settings(model_dir=tmp_path), registry=CollectorRegistry())
+    async with LifespanManager(app) as manager:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as client:
+            saliency = await client.post("/forecast/saliency", json={"window": WINDOW})
+            levels = await client.post("/forecast", json={"window": WINDOW, "horizon": 2, "levels": [90]})
+            forecast = await client.post("/forecast", json={"window": WINDOW, "horizon": 2})
+
+    assert saliency.status_code == 501
+    assert saliency.json()["error"]["code"] == "not_implemented"
+    assert "without the saliency signature" in saliency.json()["error"]["message"]
+    assert levels.status_code == 422
+    assert levels.json()["error"]["fields"][0]["field"] == "levels"
+    assert forecast.status_code == 200
+
+
+def export_legacy_version(source: Path, target: Path) -> None:
+    """Re-export a version with only the signatures and files that versions before saliency and intervals had."""
+    loaded = tf.saved_model.load(str(source))
+    signatures = {name: loaded.signatures[name] for name in ("serving_default", "forecast")}
+    tf.saved_model.save(loaded, str(target), signatures=signatures)
+    (target / "metadata.json").write_text((source / "metadata.json").read_text())

@@ -26,3 +26,7 @@ class TrainingConfig:
     seed: int
     max_horizon: int
     max_mae: float
+    eval_steps: int
+    init: str = "linear"
+    linear_order: int = 12
+    linear_ridge: float = 0.01

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FitResult:
-    """What the run did: epochs run, best epoch (1-based) and wall time in seconds."""
+    """Outcome of a fit: epochs run, best epoch (1-based), its validation loss and the wall time in seconds."""
 
     epochs_run: int
     best_epoch: int

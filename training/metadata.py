@@ -13,6 +13,7 @@ from training.config import FitSettings
 from training.data import WINDOW, Scaling, Split, make_windows
 from training.export import SIGNATURE_DESCRIPTIONS
 from training.fit import FitResult
+from training.intervals import INTERVALS_FILE, Calibration
 
 METADATA_FILE = "metadata.json"
 
@@ -29,8 +30,10 @@ def build_metadata(
     seed: int,
     fit_result: FitResult,
     metrics: dict,
+    calibration: Calibration,
+    init: str,
 ) -> dict:
-    """Assemble the metadata of one version; publishing fills in "version"."""
+    """Assemble the metadata of one version, leaving "version" for the publish step to fill in."""
     return {
         "name": name,
         "version": None,
@@ -41,6 +44,7 @@ def build_metadata(
         "split": _describe_split(split),
         "scaling": {"mean": scaling.mean, "std": scaling.std},
         "training": {
+            "init": init,
             "units": list(units),
             "epochs": settings.epochs,
             "epochs_run": fit_result.epochs_run,
@@ -59,12 +63,20 @@ def build_metadata(
             "python": platform.python_version(),
         },
         "signatures": SIGNATURE_DESCRIPTIONS,
+        "intervals": {
+            "file": INTERVALS_FILE,
+            "steps": calibration.steps,
+            "min_level": min(calibration.half_widths),
+            "max_level": max(calibration.half_widths),
+            "windows_at_step_1": calibration.num_windows_by_step[0],
+            "windows_at_last_step": calibration.num_windows_by_step[-1],
+        },
         "metrics": metrics,
     }
 
 
 def _describe_split(split: Split) -> dict:
-    parts = {"train": split.train, "validation": split.validation, "test": split.test}
+    parts = {"train": split.train, "validation": split.validation, "calibration": split.calibration, "test": split.test}
     return {
         name: {"values": len(values), "windows": len(make_windows(values)[1])}
         for name, values in parts.items()

@@ -1,6 +1,7 @@
 """One training run: fit, evaluate, check the quality gate, then publish a version."""
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,10 +9,12 @@ import keras
 import numpy as np
 
 from training.config import TrainingConfig
-from training.data import Scaling, Series, Split, fit_scaling, make_windows, split_series
+from training.data import Scaling, Series, Split, fit_scaling, interval_steps, make_windows, split_series
 from training.evaluate import Evaluation, evaluate
 from training.export import ForecastModule, export_saved_model
 from training.fit import FitResult, fit_network
+from training.linear_init import initialize_linear
+from training.intervals import Calibration, calibrate, interval_coverage, module_forecast_function, write_intervals
 from training.metadata import build_metadata, write_metadata
 from training.network import build_network
 from training.plots import plot_mae_by_step, plot_predictions
@@ -32,6 +35,8 @@ class TrainingOutcome:
     path: Path
     fit_result: FitResult
     evaluation: Evaluation
+    calibration: Calibration
+    coverage: dict[str, float]
 
 
 def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
@@ -41,21 +46,26 @@ def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
     the one-step test MAE exceeds config.max_mae. In both cases nothing is
     written.
     """
-    split = split_series(series.values)
+    split = split_series(series.values, config.eval_steps)
     scaling = fit_scaling(split.train)
 
     keras.utils.set_random_seed(config.seed)
     network = build_network(config.units)
-    fit_result = fit_network(
-        network,
-        _scaled_windows(split.train, scaling),
-        _scaled_windows(split.validation, scaling),
-        config.fit,
-    )
+    train_windows = _scaled_windows(split.train, scaling)
+    validation_windows = _scaled_windows(split.validation, scaling)
+    if config.init == "linear":
+        fit_result = _initialize_linear(network, train_windows, validation_windows, config)
+    else:
+        fit_result = fit_network(network, train_windows, validation_windows, config.fit)
 
     module = ForecastModule(network, scaling, config.max_horizon)
-    evaluation = evaluate(module, split.train, split.test)
+    evaluation = evaluate(module, split.train, split.test, config.eval_steps)
     check_quality(evaluation, config.max_mae)
+
+    forecast_function = module_forecast_function(module)
+    calibration = calibrate(forecast_function, split.calibration, interval_steps(len(split.calibration), config.max_horizon))
+    coverage = interval_coverage(forecast_function, split.test, calibration)
+    metrics = {**evaluation.metrics(), "interval_coverage": coverage}
 
     metadata = build_metadata(
         name=config.name,
@@ -67,10 +77,19 @@ def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
         settings=config.fit,
         seed=config.seed,
         fit_result=fit_result,
-        metrics=evaluation.metrics(),
+        metrics=metrics,
+        calibration=calibration,
+        init=config.init if config.init == "random" else f"linear (order {config.linear_order}, ridge {config.linear_ridge})",
     )
-    version, path = _write_version(module, metadata, evaluation, split, config.model_dir / config.name)
-    return TrainingOutcome(version=version, path=path, fit_result=fit_result, evaluation=evaluation)
+    version, path = _write_version(module, metadata, evaluation, calibration, split, config.model_dir / config.name)
+    return TrainingOutcome(
+        version=version,
+        path=path,
+        fit_result=fit_result,
+        evaluation=evaluation,
+        calibration=calibration,
+        coverage=coverage,
+    )
 
 
 def check_quality(evaluation: Evaluation, max_mae: float) -> None:
@@ -83,15 +102,32 @@ def check_quality(evaluation: Evaluation, max_mae: float) -> None:
         )
 
 
+def _initialize_linear(network, train_windows, validation_windows, config: TrainingConfig) -> FitResult:
+    """Set the weights by least squares; the result reads as a fit of zero epochs."""
+    started = time.monotonic()
+    initialize_linear(network, *train_windows, order=config.linear_order, ridge=config.linear_ridge)
+    seconds = time.monotonic() - started
+
+    predictions = network.predict(validation_windows[0][..., None].astype(np.float32), verbose=0)[:, 0]
+    validation_loss = float(np.mean((predictions - validation_windows[1]) ** 2))
+    return FitResult(epochs_run=0, best_epoch=0, best_val_loss=validation_loss, seconds=seconds)
+
+
 def _scaled_windows(part: np.ndarray, scaling: Scaling) -> tuple[np.ndarray, np.ndarray]:
     return make_windows((part - scaling.mean) / scaling.std)
 
 
 def _write_version(
-    module: ForecastModule, metadata: dict, evaluation: Evaluation, split: Split, model_root: Path
+    module: ForecastModule,
+    metadata: dict,
+    evaluation: Evaluation,
+    calibration: Calibration,
+    split: Split,
+    model_root: Path,
 ) -> tuple[int, Path]:
     with staging_directory(model_root) as staging:
         export_saved_model(module, staging)
+        write_intervals(calibration, staging)
         _write_plots(evaluation, split, staging)
 
         def record_version(version: int) -> None:

@@ -1,0 +1,83 @@
+"""Version numbering and atomic publishing under MODEL_DIR/NAME."""
+
+from pathlib import Path
+
+import pytest
+
+from training.versioning import existing_versions, next_version, publish, staging_directory
+
+
+def make_version(root: Path, name: str) -> Path:
+    directory = root / name
+    directory.mkdir(parents=True)
+    (directory / "saved_model.pb").write_bytes(b"placeholder")
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        pytest.param([], 1, id="empty"),
+        pytest.param(["1", "2"], 3, id="consecutive"),
+        pytest.param(["1", "7", "3"], 8, id="gap"),
+        pytest.param(["2", ".tmp-abc", "latest", "3.5", "v4", "-1"], 3, id="non-integer-names"),
+    ],
+)
+def test_next_version_ignores_non_integer_names(tmp_path: Path, names: list[str], expected: int) -> None:
+    for name in names:
+        make_version(tmp_path, name)
+
+    assert next_version(tmp_path) == expected
+
+
+def test_existing_versions_ignores_integer_files(tmp_path: Path) -> None:
+    make_version(tmp_path, "1")
+    (tmp_path / "5").write_text("not a directory")
+
+    assert existing_versions(tmp_path) == [1]
+
+
+def test_existing_versions_missing_root_is_empty(tmp_path: Path) -> None:
+    assert existing_versions(tmp_path / "absent") == []
+
+
+def test_publish_renames_staging_to_next_version(tmp_path: Path) -> None:
+    make_version(tmp_path, "1")
+
+    with staging_directory(tmp_path) as staging:
+        (staging / "saved_model.pb").write_bytes(b"model")
+        version, path = publish(staging, tmp_path, lambda version: (staging / "version.txt").write_text(str(version)))
+
+    assert version == 2
+    assert path == tmp_path / "2"
+    assert (path / "saved_model.pb").read_bytes() == b"model"
+    assert (path / "version.txt").read_text() == "2"
+    assert not staging.exists()
+
+
+def test_publish_takes_next_number_when_target_appears(tmp_path: Path) -> None:
+    log: list[int] = []
+
+    with staging_directory(tmp_path) as staging:
+
+        def prepare(version: int) -> None:
+            log.append(version)
+            (staging / "version.txt").write_text(str(version))
+            if version == 1:
+                make_version(tmp_path, "1")  # another writer wins the race for 1
+
+        version, path = publish(staging, tmp_path, prepare)
+
+    assert version == 2
+    assert log == [1, 2]
+    assert (path / "version.txt").read_text() == "2"
+
+
+def test_staging_directory_is_hidden_and_removed_on_failure(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="simulated"):
+        with staging_directory(tmp_path) as staging:
+            assert staging.name.startswith(".tmp-")
+            (staging / "partial").write_text("x")
+            raise RuntimeError("simulated export failure")
+
+    assert list(tmp_path.iterdir()) == []
