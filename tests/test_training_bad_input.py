@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import ROOT, quiet_environment
 
 EXIT_INPUT_ERROR = 2
-ROWS = 700  # Above the 657 values that a window of 50 and the 70/15/15 split need.
+ROWS = 1200  # Above the 1000 values that a window of 50, the 60/10/15/15 split and 50 evaluation steps need.
 
 
 def rows(values: list[str]) -> bytes:
@@ -41,19 +41,20 @@ BAD_FILES = [
     ),
     pytest.param(
         rows(["1.5"] * ROWS),
-        "column 'value' of {path}: the training part (values 1 to 490) is constant at 1.5 (zero standard deviation); "
+        "column 'value' of {path}: the training part (values 1 to 720) is constant at 1.5 (zero standard deviation); "
         "scaling needs a standard deviation above 1.79e-07",
         id="constant-series",
     ),
     pytest.param(
         rows(["1.0000000001", "1.0000000002"] * (ROWS // 2)),
-        "column 'value' of {path}: the training part (values 1 to 490) is constant at 1.00000000015 "
+        "column 'value' of {path}: the training part (values 1 to 720) is constant at 1.00000000015 "
         "(standard deviation 5e-11); scaling needs a standard deviation above 1.19e-07",
         id="constant-at-float32-precision",
     ),
     pytest.param(
-        rows(ramp(656)),
-        "column 'value' of {path}: series has 656 values, but a window of 50 values and a 70/15/15 split need at least 657 values",
+        rows(ramp(999)),
+        "column 'value' of {path}: series has 999 values, but a window of 50 values, a 60/10/15/15 split "
+        "and 50 evaluation steps need at least 1000 values",
         id="one-value-too-short",
     ),
 ]
