@@ -139,7 +139,9 @@ class ForecastBatcher:
             except Exception as error:  # The loop must outlive one bad batch, so its callers get the error instead.
                 logger.exception("forecast batch of %d request(s) failed", len(batch))
                 for pending in batch:
-                    resolve(pending, InferenceError(f"forecast batch failed: {error}"))
+                    failure = InferenceError(f"forecast batch failed: {error}")
+                    failure.__cause__ = error
+                    resolve(pending, failure)
 
     async def _next_batch(self) -> list[PendingForecast] | None:
         """Wait for queued requests and take up to max_batch_size windows; None once closed and drained."""
@@ -216,8 +218,9 @@ class ForecastBatcher:
                 forecast = timed_forecast(plan.served, pending.windows, plan.horizon, self.metrics)
                 results.append((pending, forecast[:, : pending.horizon]))
             except Exception as error:  # Only this request failed; the others keep their answers.
-                message = f"forecast failed for {pending.rows} window(s) at horizon {pending.horizon}: {error}"
-                results.append((pending, InferenceError(message)))
+                failure = InferenceError(f"forecast failed for {pending.rows} window(s) at horizon {pending.horizon}: {error}")
+                failure.__cause__ = error
+                results.append((pending, failure))
         return results
 
 

@@ -201,9 +201,10 @@ async def handle_model_unavailable(request: Request, exc: ModelUnavailableError)
 
 
 async def handle_inference_error(request: Request, exc: InferenceError) -> JSONResponse:
+    """Log the model's error with its traceback, and return the same opaque 500 as any unexpected error."""
     request_id = getattr(request.state, "request_id", "-")
-    logger.error("request %s: %s", request_id, exc)
-    return error_response(request, 500, f"{exc}; quote request id {request_id} when reporting it")
+    logger.error("request %s: %s", request_id, exc, exc_info=exc.__cause__ or exc)
+    return error_response(request, 500, f"internal error; quote request id {request_id} when reporting it")
 
 
 async def handle_model_not_found(request: Request, exc: ModelNotFoundError) -> JSONResponse:

@@ -1,6 +1,7 @@
 """Micro-batching, bucket padding and POST /forecast/batch, in process with the real trained model."""
 
 import asyncio
+import logging
 import threading
 from pathlib import Path
 
@@ -293,16 +294,23 @@ async def test_batcher_isolates_failing_request(served: ServedModel, monkeypatch
     np.testing.assert_allclose(results[2], served.forecast(good[1:], 4), atol=1e-6)
 
 
-async def test_forecast_failing_request_gets_error_shape(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_forecast_failing_request_gets_error_shape(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(ServedModel, "forecast", fail_on_marker(ServedModel.forecast))
 
-    response = await client.post("/forecast", json={"window": with_value(WINDOWS[0], 0, MARKER), "horizon": 3})
+    with caplog.at_level(logging.ERROR, logger="service.errors"):
+        response = await client.post("/forecast", json={"window": with_value(WINDOWS[0], 0, MARKER), "horizon": 3})
 
     assert response.status_code == 500
     error = response.json()["error"]
+    request_id = response.headers["X-Request-ID"]
     assert error["code"] == "internal_error"
-    assert "forecast failed for 1 window(s) at horizon 3" in error["message"]
-    assert error["request_id"] == response.headers["X-Request-ID"]
+    assert error["message"] == f"internal error; quote request id {request_id} when reporting it"
+    assert error["request_id"] == request_id
+    assert "injected failure" not in response.text
+    assert "forecast failed for 1 window(s) at horizon 3" in caplog.text
+    assert "injected failure" in caplog.text
 
 
 async def test_non_finite_forecast_fails_only_its_request(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
