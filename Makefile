@@ -7,7 +7,7 @@ MODEL_NAME ?= sine
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install train model run test compose-smoke clean
+.PHONY: install train model run test compose-smoke clean bench
 
 install: $(VENV)/.installed
 
@@ -41,3 +41,9 @@ compose-smoke: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Model-level, HTTP-level (wrk on 127.0.0.1) and memory benchmark; results go to bench/results/.
+bench: model
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || { \
+		echo "wrk is missing and could not be installed; install the Debian package: sudo apt-get install wrk" >&2; exit 1; }
+	$(PYTHON) -m bench --model-dir $(MODEL_DIR) --name $(MODEL_NAME)

@@ -10,6 +10,7 @@ from typing import AsyncIterator
 from fastapi import APIRouter, Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
+from service.batching import create_forecaster
 from service.errors import error_responses, install_error_handlers
 from service.logging_config import configure_logging
 from service.metrics import ServiceMetrics, multiprocess_dir
@@ -49,12 +50,14 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     slot = ModelSlot(settings)
 
     reloader = ModelReloader(settings, slot, metrics)
+    forecaster = create_forecaster(settings, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         reloader.poll_once()
         warn_if_empty(settings, slot)
 
+        await forecaster.start()
         polling = asyncio.create_task(reloader.run()) if settings.reload_interval_seconds > 0 else None
         try:
             yield
@@ -63,6 +66,8 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
                 polling.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await polling
+            # Requests still queued get their forecasts before the process exits.
+            await forecaster.close()
             metrics.mark_process_dead(os.getpid())
 
     app = FastAPI(
@@ -75,12 +80,17 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     app.state.metrics = metrics
     app.state.models = slot
     app.state.reloader = reloader
+    app.state.forecaster = forecaster
 
     install_error_handlers(app)
     # The last middleware added runs first: the request id exists before the size check answers.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     include_routers(app)
+    if settings.enable_echo:
+        app.include_router(
+            forecasting.create_echo_router(), dependencies=[Depends(require_api_key)], responses=error_responses(401, 413, 500)
+        )
     return app
 
 

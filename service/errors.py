@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 WINDOW_REASONS = {"window_shape", "window_length", "window_value", "window_not_finite"}
 CUSTOM_REASONS = WINDOW_REASONS | {"levels_shape", "levels_value"}
 # Top-level request fields whose names may appear in metric labels; any other name would be unbounded.
-KNOWN_FIELDS = {"window", "horizon", "levels", "step"}
+KNOWN_FIELDS = {"window", "windows", "horizon", "levels", "step"}
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -26,6 +26,7 @@ HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
+    500: "internal_error",
     501: "not_implemented",
     503: "model_unavailable",
 }
@@ -65,7 +66,11 @@ class InputError(Exception):
 
 
 class ModelUnavailableError(Exception):
-    """No model version is loaded, so forecasts cannot be served."""
+    """No model version is loaded, or the service is shutting down, so forecasts cannot be served."""
+
+
+class InferenceError(Exception):
+    """The model failed to compute the forecast of one request."""
 
 
 class FeatureUnavailableError(Exception):
@@ -135,6 +140,8 @@ def translate_error(error: dict[str, Any], expectations: dict[str, str]) -> tupl
         expected, reason = expectations.get(top_field, "an integer"), f"{label}_type"
     elif error_type == "greater_than_equal":
         expected, reason = expectations.get(top_field, f"a number >= {context.get('ge')}"), f"{label}_range"
+    elif error_type == "list_type":
+        expected, reason = expectations.get(top_field, "a list"), f"{label}_type"
     elif error_type in {"model_attributes_type", "dict_type", "model_type"}:
         field, expected, reason = "body", "a JSON object", "body_type"
     elif error_type == "json_invalid":
@@ -152,16 +159,21 @@ def count_failure(request: Request, reason: str) -> None:
 
 
 def describe_expectations(request: Request) -> dict[str, str]:
-    """What each request field accepts, with the horizon limit in force right now."""
+    """What each request field accepts, with the limits in force right now."""
     slot = request.app.state.models
     served = slot.current
     max_horizon = slot.max_horizon(served) if served is not None else slot.settings.max_horizon
     return {
         "window": WINDOW_EXPECTED,
+        "windows": describe_windows_limit(slot.settings.max_batch_windows),
         "horizon": f"an integer from 1 to {max_horizon}",
         "step": f"an integer from 1 to {max_horizon}",
         "levels": LEVELS_EXPECTED,
     }
+
+
+def describe_windows_limit(max_windows: int) -> str:
+    return f"a list of 1 to {max_windows} windows, each {WINDOW_EXPECTED}"
 
 
 async def handle_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -186,6 +198,13 @@ async def handle_input_error(request: Request, exc: InputError) -> JSONResponse:
 async def handle_model_unavailable(request: Request, exc: ModelUnavailableError) -> JSONResponse:
     logger.warning("request %s: %s", getattr(request.state, "request_id", "-"), exc)
     return error_response(request, 503, str(exc))
+
+
+async def handle_inference_error(request: Request, exc: InferenceError) -> JSONResponse:
+    """Log the model's error with its traceback, and return the same opaque 500 as any unexpected error."""
+    request_id = getattr(request.state, "request_id", "-")
+    logger.error("request %s: %s", request_id, exc, exc_info=exc.__cause__ or exc)
+    return error_response(request, 500, f"internal error; quote request id {request_id} when reporting it")
 
 
 async def handle_model_not_found(request: Request, exc: ModelNotFoundError) -> JSONResponse:
@@ -242,6 +261,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(InputError, handle_input_error)
     app.add_exception_handler(ModelUnavailableError, handle_model_unavailable)
+    app.add_exception_handler(InferenceError, handle_inference_error)
     app.add_exception_handler(ModelNotFoundError, handle_model_not_found)
     app.add_exception_handler(FeatureUnavailableError, handle_feature_unavailable)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 # Request latencies on a loopback call range from about 0.2 ms (one step) to tens of ms (long horizons).
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 HORIZON_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -45,6 +46,12 @@ class ServiceMetrics:
             "Time spent in one SavedModel signature call.",
             ["signature"],
             buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.batch_windows = Histogram(
+            "forecast_batch_windows",
+            "Windows in one SavedModel signature call, before padding to a compiled batch size.",
+            buckets=BATCH_BUCKETS,
             registry=registry,
         )
         self.horizon = Histogram(

@@ -7,6 +7,7 @@ model/README.md documents the contract. This module never imports the training c
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,33 @@ INTERVALS_FILE = "intervals.json"
 
 class ModelLoadError(Exception):
     """A model version exists on disk but cannot be served."""
+
+
+def bucket_sizes(max_batch_size: int) -> tuple[int, ...]:
+    """Return the batch sizes that calls are padded to: 1, 2, 4, ... and max_batch_size itself.
+
+    The signatures are compiled with XLA, which compiles once per input shape
+    (a few hundred milliseconds each), so a fixed set of sizes keeps requests
+    from ever waiting on a compilation.
+    """
+    if max_batch_size < 1:
+        raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+
+    sizes = []
+    size = 1
+    while size < max_batch_size:
+        sizes.append(size)
+        size *= 2
+    sizes.append(max_batch_size)
+    return tuple(sizes)
+
+
+def pad_rows(windows: np.ndarray, rows: int) -> np.ndarray:
+    """Append zero rows so that `windows` has `rows` rows; callers slice the padding off the result."""
+    missing = rows - windows.shape[0]
+    if missing <= 0:
+        return windows
+    return np.concatenate([windows, np.zeros((missing, windows.shape[1]), dtype=windows.dtype)])
 
 
 def list_versions(model_dir: Path, name: str) -> list[int]:
@@ -84,22 +112,55 @@ class ServedModel:
         """Whether the version exports the saliency signature; versions trained before it do not."""
         return SALIENCY_SIGNATURE in self.module.signatures
 
-    def predict_one_step(self, windows: np.ndarray) -> np.ndarray:
-        """Forecast one step for each window: [batch, window_length] -> [batch, 1]."""
-        signature = self.module.signatures[ONE_STEP_SIGNATURE]
-        outputs = signature(window=tf.constant(windows, dtype=tf.float32))
-        return outputs["forecast"].numpy()
+    # Batch sizes the signatures are compiled for; inputs are padded up to one of them.
+    buckets: tuple[int, ...] = (1,)
 
     def forecast(self, windows: np.ndarray, horizon: int) -> np.ndarray:
-        """Forecast `horizon` steps autoregressively: [batch, window_length] -> [batch, horizon]."""
-        if horizon == 1:
-            return self.predict_one_step(windows)
+        """Forecast `horizon` steps autoregressively: [batch, window_length] -> [batch, horizon].
 
-        signature = self.module.signatures[FORECAST_SIGNATURE]
-        outputs = signature(
-            window=tf.constant(windows, dtype=tf.float32),
-            horizon=tf.constant(horizon, dtype=tf.int32),
-        )
+        Any number of rows is accepted: the rows are split into chunks of the
+        largest bucket, each chunk is padded to a bucket size, and the padding
+        rows are dropped from the result.
+        """
+        windows = np.asarray(windows, dtype=np.float32)
+        largest = self.buckets[-1]
+        if windows.shape[0] <= largest:
+            return self._forecast_bucket(windows, horizon)
+
+        chunks = [self._forecast_bucket(windows[start : start + largest], horizon) for start in range(0, windows.shape[0], largest)]
+        return np.concatenate(chunks)
+
+    def predict_one_step(self, windows: np.ndarray) -> np.ndarray:
+        """Forecast one step for each window: [batch, window_length] -> [batch, 1]."""
+        return self.forecast(windows, 1)
+
+    def bucket_for(self, rows: int) -> int:
+        """Return the smallest bucket that holds `rows` rows (at most the largest bucket)."""
+        for size in self.buckets:
+            if size >= rows:
+                return size
+        return self.buckets[-1]
+
+    def warm_up(self) -> None:
+        """Call both signatures at every bucket size, so XLA compiles before the first request."""
+        for size in self.buckets:
+            probe = np.zeros((size, self.window_length), dtype=np.float32)
+            self._call_signature(probe, 1)
+            self._call_signature(probe, min(2, self.max_horizon))
+
+    def _forecast_bucket(self, windows: np.ndarray, horizon: int) -> np.ndarray:
+        rows = windows.shape[0]
+        padded = pad_rows(windows, self.bucket_for(rows))
+        return self._call_signature(padded, horizon)[:rows]
+
+    def _call_signature(self, windows: np.ndarray, horizon: int) -> np.ndarray:
+        if horizon == 1:
+            outputs = self.module.signatures[ONE_STEP_SIGNATURE](window=tf.constant(windows, dtype=tf.float32))
+        else:
+            outputs = self.module.signatures[FORECAST_SIGNATURE](
+                window=tf.constant(windows, dtype=tf.float32),
+                horizon=tf.constant(horizon, dtype=tf.int32),
+            )
         return outputs["forecast"].numpy()
 
     def saliency(self, windows: np.ndarray, step: int) -> np.ndarray:
@@ -128,8 +189,8 @@ def _describe_spec(spec: Any) -> dict[str, Any]:
     return {"dtype": spec.dtype.name, "shape": shape}
 
 
-def load_version(model_dir: Path, name: str, version: int) -> ServedModel:
-    """Load one version, check it against the contract and run it once.
+def load_version(model_dir: Path, name: str, version: int, buckets: tuple[int, ...] = (1,)) -> ServedModel:
+    """Load one version, check it against the contract, run it once and compile every bucket size.
 
     Raises ModelLoadError with the path and the reason when the version is
     unreadable or does not match the contract.
@@ -151,9 +212,11 @@ def load_version(model_dir: Path, name: str, version: int) -> ServedModel:
         max_horizon=int(metadata["max_horizon"]),
         module=module,
         intervals=_read_intervals(path),
+        buckets=buckets,
     )
     _check_signatures(served)
     _check_runs(served)
+    _warm_up(served)
     return served
 
 
@@ -238,3 +301,18 @@ def _check_runs(served: ServedModel) -> None:
             raise ModelLoadError(f"{served.path}: test saliency failed: {error}") from error
         if saliency.shape != (1, served.window_length):
             raise ModelLoadError(f"{served.path}: unexpected saliency shape {saliency.shape}")
+
+
+def _warm_up(served: ServedModel) -> None:
+    started = time.perf_counter()
+    try:
+        served.warm_up()
+    except Exception as error:  # A bucket size that fails to compile would fail requests later.
+        raise ModelLoadError(f"{served.path}: warm-up failed: {error}") from error
+    logger.info(
+        "compiled model %s version %d for batch sizes %s in %.1f s",
+        served.name,
+        served.version,
+        ", ".join(str(size) for size in served.buckets),
+        time.perf_counter() - started,
+    )

@@ -4,7 +4,7 @@ import asyncio
 import logging
 
 from service.metrics import ServiceMetrics
-from service.model_store import ModelLoadError, find_latest_version, load_version
+from service.model_store import ModelLoadError, bucket_sizes, find_latest_version, load_version
 from service.serving import ModelSlot
 from service.settings import Settings
 
@@ -40,7 +40,9 @@ class ModelReloader:
             return False
 
         try:
-            served = load_version(self.settings.model_dir, self.settings.model_name, latest)
+            served = load_version(
+                self.settings.model_dir, self.settings.model_name, latest, buckets=bucket_sizes(self.settings.max_batch_size)
+            )
         except ModelLoadError as error:
             self.failed_versions.add(latest)
             self.metrics.model_load_failures.inc()

@@ -167,6 +167,16 @@ class SaliencyRequest(BaseModel):
     step: Step = 1
 
 
+class BatchForecastRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    windows: list[Window] = Field(
+        description="Windows to forecast from, each validated like the `window` of POST /forecast. "
+        "The number of windows is limited by the FORECAST_MAX_BATCH_WINDOWS setting."
+    )
+    horizon: Horizon = 1
+
+
 class ModelReference(BaseModel):
     name: str
     version: int
@@ -192,6 +202,12 @@ class SaliencyResponse(BaseModel):
         "in forecast units per input unit."
     )
     step: int
+    model: ModelReference
+
+
+class BatchForecastResponse(BaseModel):
+    forecasts: list[list[float]] = Field(description="One forecast per window, in request order, each with `horizon` values.")
+    horizon: int
     model: ModelReference
 
 

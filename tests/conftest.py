@@ -4,11 +4,18 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
-import httpx
+# Every app in the suite loads the same model and compiles each batch size with XLA
+# (about a second each on a 2-core machine). XLA's persistent cache, read when
+# TensorFlow starts, turns the repeated compilations into file reads. Served
+# processes inherit the variable through quiet_environment().
+os.environ.setdefault("TF_XLA_FLAGS", f"--tf_xla_persistent_cache_directory={tempfile.mkdtemp(prefix='xla-cache-')}")
+
+import httpx  # noqa: E402
 import pytest
 from asgi_lifespan import LifespanManager
 from prometheus_client import CollectorRegistry
@@ -19,6 +26,7 @@ from service.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = "sine"
 SERVER_START_TIMEOUT_SECONDS = 120.0
+TEST_MAX_BATCH_SIZE = 4
 
 
 def quiet_environment(**extra: str) -> dict[str, str]:
@@ -52,7 +60,9 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def settings(trained_model_dir: Path) -> Settings:
-    return Settings(model_dir=trained_model_dir, model_name=MODEL_NAME)
+    # Three batch sizes to compile instead of seven keeps each app's start-up short;
+    # tests of batching set their own sizes.
+    return Settings(model_dir=trained_model_dir, model_name=MODEL_NAME, max_batch_size=TEST_MAX_BATCH_SIZE)
 
 
 @pytest.fixture

@@ -168,7 +168,7 @@ def test_settings_reject_invalid_auth(values: dict[str, object], message: str) -
 
 
 # The only POST routes, with path parameters filled in as route_calls does: each computes a forecast and changes no state.
-COMPUTE_PATHS = {"/forecast", "/forecast/saliency", "/v1/models/x:predict", "/v1/models/x/versions/x:predict"}
+COMPUTE_PATHS = {"/forecast", "/forecast/batch", "/forecast/saliency", "/v1/models/x:predict", "/v1/models/x/versions/x:predict"}
 
 
 def test_routes_use_only_read_and_compute_methods(protected_app: FastAPI) -> None:

@@ -53,7 +53,7 @@ def repository(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def reloading_client(repository: Path):
-    settings = Settings(model_dir=repository, reload_interval_seconds=POLL_SECONDS)
+    settings = Settings(model_dir=repository, reload_interval_seconds=POLL_SECONDS, max_batch_size=4)  # Few batch sizes to compile per load.
     app = create_app(settings, registry=CollectorRegistry())
     async with LifespanManager(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as client:

@@ -1,5 +1,6 @@
 """POST /forecast: one-step and autoregressive multi-step forecasts, with optional prediction intervals.
 
+POST /forecast/batch: the same forecast for many windows in one request.
 POST /forecast/saliency: the gradient of one forecast step with respect to the window.
 """
 
@@ -7,13 +8,17 @@ import logging
 import time
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from service.errors import FeatureUnavailableError, InputError, error_responses
+from service.batching import DirectForecaster, ForecastBatcher
+from service.errors import FeatureUnavailableError, InputError, describe_windows_limit, error_responses
+from service.json_request import OrjsonRoute
 from service.metrics import ServiceMetrics
 from service.model_store import FORECAST_SIGNATURE, ONE_STEP_SIGNATURE, SALIENCY_SIGNATURE, ServedModel
 from service.schemas import (
+    BatchForecastRequest,
+    BatchForecastResponse,
     ForecastRequest,
     ForecastResponse,
     Interval,
@@ -25,7 +30,7 @@ from service.serving import MetricsDep, ServedModelDep, SlotDep
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["forecasting"])
+router = APIRouter(tags=["forecasting"], route_class=OrjsonRoute)
 
 ERROR_RESPONSES = error_responses(400, 422, 503)
 
@@ -65,15 +70,30 @@ def build_intervals(served: ServedModel, forecast: np.ndarray, levels: list[int]
     return intervals
 
 
-def check_finite(forecast: np.ndarray) -> None:
+def check_window_count(windows: list, max_windows: int) -> None:
+    if not 1 <= len(windows) <= max_windows:
+        raise InputError("windows", describe_windows_limit(max_windows), windows, "windows_count")
+
+
+def check_finite(forecast: np.ndarray, field: str = "window") -> None:
     """Reject forecasts that overflowed: JSON has no representation for them."""
     if not np.all(np.isfinite(forecast)):
         raise InputError(
-            "window",
+            field,
             "values in a range the model can forecast from (the forecast overflowed)",
             "values that made the forecast non-finite",
             "forecast_not_finite",
         )
+
+
+def check_finite_rows(forecasts: np.ndarray) -> None:
+    """Name the first window whose forecast is non-finite, as windows[i]."""
+    for index, row in enumerate(forecasts):
+        check_finite(row, f"windows[{index}]")
+
+
+def get_forecaster(request: Request) -> ForecastBatcher | DirectForecaster:
+    return request.app.state.forecaster
 
 
 async def run_forecast(served: ServedModel, windows: np.ndarray, horizon: int, metrics: ServiceMetrics) -> np.ndarray:
@@ -87,7 +107,7 @@ async def run_forecast(served: ServedModel, windows: np.ndarray, horizon: int, m
 
 @router.post("/forecast", response_model=ForecastResponse, response_model_exclude_none=True, responses=ERROR_RESPONSES)
 async def create_forecast(
-    request: ForecastRequest, served: ServedModelDep, slot: SlotDep, metrics: MetricsDep
+    request: ForecastRequest, http_request: Request, served: ServedModelDep, slot: SlotDep, metrics: MetricsDep
 ) -> ForecastResponse:
     """Forecast `horizon` steps after the window, feeding each prediction back as input.
 
@@ -98,7 +118,7 @@ async def create_forecast(
     metrics.horizon.observe(request.horizon)
 
     windows = np.asarray([request.window], dtype=np.float32)
-    forecast = await run_forecast(served, windows, request.horizon, metrics)
+    forecast = await get_forecaster(http_request).forecast(served, windows, request.horizon)
     check_finite(forecast)
 
     intervals = build_intervals(served, forecast[0], request.levels) if request.levels else None
@@ -107,6 +127,26 @@ async def create_forecast(
         horizon=request.horizon,
         model=ModelReference(name=served.name, version=served.version),
         intervals=intervals,
+    )
+
+
+@router.post("/forecast/batch", response_model=BatchForecastResponse, responses=ERROR_RESPONSES)
+async def create_batch_forecast(
+    request: BatchForecastRequest, http_request: Request, served: ServedModelDep, slot: SlotDep, metrics: MetricsDep
+) -> BatchForecastResponse:
+    """Forecast `horizon` steps after each window; forecasts come back in the order of the windows."""
+    check_window_count(request.windows, slot.settings.max_batch_windows)
+    check_horizon(request.horizon, slot.max_horizon(served))
+    metrics.horizon.observe(request.horizon)
+
+    windows = np.asarray(request.windows, dtype=np.float32)
+    forecasts = await get_forecaster(http_request).forecast(served, windows, request.horizon)
+    check_finite_rows(forecasts)
+
+    return BatchForecastResponse(
+        forecasts=forecasts.tolist(),
+        horizon=request.horizon,
+        model=ModelReference(name=served.name, version=served.version),
     )
 
 
@@ -138,3 +178,27 @@ async def create_saliency(
         step=request.step,
         model=ModelReference(name=served.name, version=served.version),
     )
+
+
+def create_echo_router() -> APIRouter:
+    """Build POST /echo: the same parsing, validation and response size as /forecast, without the model.
+
+    The benchmark compares /forecast against it to measure the cost of the HTTP
+    stack alone; the app mounts it only when FORECAST_ENABLE_ECHO is true.
+    """
+    echo_router = APIRouter(tags=["benchmark"], route_class=OrjsonRoute)
+
+    @echo_router.post("/echo", response_model=ForecastResponse, response_model_exclude_none=True, responses=ERROR_RESPONSES)
+    async def echo_forecast(request: ForecastRequest, served: ServedModelDep, slot: SlotDep, metrics: MetricsDep) -> ForecastResponse:
+        """Return the window's values cast to float32, repeated to `horizon` values, as a forecast would be."""
+        check_horizon(request.horizon, slot.max_horizon(served))
+        metrics.horizon.observe(request.horizon)
+
+        values = np.resize(np.asarray(request.window, dtype=np.float32), request.horizon)
+        return ForecastResponse(
+            forecast=values.tolist(),
+            horizon=request.horizon,
+            model=ModelReference(name=served.name, version=served.version),
+        )
+
+    return echo_router
