@@ -85,7 +85,7 @@ class CallPlan:
 class ForecastBatcher:
     """Collect concurrent requests into batches and run each batch on one worker thread.
 
-    A batch closes when it holds `max_batch_size` windows or `max_delay` has
+    A batch closes when it contains `max_batch_size` windows or `max_delay` has
     passed since its first request. The wait happens only when requests are
     arriving concurrently (the previous batch served more than one request, or
     more than one is already queued), so a lone request never waits. While a
@@ -217,7 +217,7 @@ class ForecastBatcher:
             try:
                 forecast = timed_forecast(plan.served, pending.windows, plan.horizon, self.metrics)
                 results.append((pending, forecast[:, : pending.horizon]))
-            except Exception as error:  # Only this request failed; the others keep their answers.
+            except Exception as error:  # Only this request failed, so the others still get their forecasts.
                 failure = InferenceError(f"forecast failed for {pending.rows} window(s) at horizon {pending.horizon}: {error}")
                 failure.__cause__ = error
                 results.append((pending, failure))
