@@ -8,7 +8,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from training.cli import _positive_float, _positive_int
+from training.cli import _non_negative_int, _positive_float, _positive_int
 
 DEFAULT_SEED = 0
 
@@ -47,16 +47,6 @@ def _build_parser() -> argparse.ArgumentParser:
     stacked = _add_experiment(experiments, "stacked", "output shapes of two stacked SimpleRNN layers and the error without return_sequences")
     stacked.set_defaults(run=_run_stacked)
     return parser
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {value}")
-    return value
 
 
 def _add_experiment(experiments, name: str, help_text: str) -> argparse.ArgumentParser:
