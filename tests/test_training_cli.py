@@ -420,3 +420,17 @@ def test_cli_difference_follows_trend_beyond_training_range(tmp_path: Path) -> N
     assert metadata["training"]["difference"] is True
     assert metadata["scaling"]["of"] == "first differences"
     assert metadata["metrics"]["mae_by_step"][49] < metadata["metrics"]["baseline_last_value_mae_by_step"][49]
+
+
+@pytest.mark.slow
+def test_cli_gradient_trained_simple_rnn_beats_mae_gate(tmp_path: Path) -> None:
+    """SimpleRNN(20) -> Dense(1) fitted by Adam on the default series clears the 0.1 MAE gate and plots."""
+    completed = run_training("--model-dir", str(tmp_path), "--init", "random", "--epochs", "5")
+
+    assert completed.returncode == 0, describe(completed)
+    version = tmp_path / "sine" / "1"
+    metadata = json.loads((version / "metadata.json").read_text())
+    assert metadata["training"]["units"] == [20]
+    assert metadata["metrics"]["test_mae"] < 0.1
+    assert (version / "predictions.png").read_bytes().startswith(PNG_MAGIC)
+    assert "Epoch 1/5" in completed.stdout + completed.stderr
