@@ -44,6 +44,6 @@ clean:
 
 # Model-level, HTTP-level (wrk on 127.0.0.1) and memory benchmark; results go to bench/results/.
 bench: model
-	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || { \
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q wrk) || { \
 		echo "wrk is missing and could not be installed; install the Debian package: sudo apt-get install wrk" >&2; exit 1; }
 	$(PYTHON) -m bench --model-dir $(MODEL_DIR) --name $(MODEL_NAME)
