@@ -4,18 +4,15 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
-# Every app in the suite loads the same model and compiles each batch size with XLA
-# (about a second each on a 2-core machine). XLA's persistent cache, read when
-# TensorFlow starts, turns the repeated compilations into file reads. Served
-# processes inherit the variable through quiet_environment().
-os.environ.setdefault("TF_XLA_FLAGS", f"--tf_xla_persistent_cache_directory={tempfile.mkdtemp(prefix='xla-cache-')}")
+# NOTE: XLA's persistent compilation cache (TF_XLA_FLAGS=--tf_xla_persistent_cache_directory)
+# would make each app's warm-up faster, but a suite run that shared one cache across
+# processes crashed with a segmentation fault inside XLA, so the tests compile afresh.
 
-import httpx  # noqa: E402
+import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from prometheus_client import CollectorRegistry

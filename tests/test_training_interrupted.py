@@ -38,10 +38,7 @@ def training_command(model_dir: Path) -> list[str]:
 def kill_during_export(model_dir: Path) -> tuple[int, list[str]]:
     """Start training, SIGKILL it as soon as its staging directory contains a file, and return its exit code and that directory's files."""
     model_root = model_dir / MODEL_NAME
-    # Without XLA's persistent cache: a process killed while writing a cache entry can leave a
-    # partial entry, and a suite run crashed in XLA while loading a model right after this test.
-    environment = {key: value for key, value in quiet_environment().items() if key != "TF_XLA_FLAGS"}
-    process = subprocess.Popen(training_command(model_dir), cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(training_command(model_dir), cwd=ROOT, env=quiet_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + TRAINING_TIMEOUT_SECONDS
     try:
         while time.monotonic() < deadline and process.poll() is None:
