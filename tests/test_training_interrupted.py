@@ -10,13 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from prometheus_client import CollectorRegistry
 
-from service.app import create_app
 from service.model_store import list_versions
-from service.settings import Settings
-from tests.conftest import MODEL_NAME, ROOT, quiet_environment
+from tests.conftest import MODEL_NAME, ROOT, quiet_environment, start_server, stop_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -54,11 +50,17 @@ def kill_during_export(model_dir: Path) -> tuple[int, list[str]]:
             process.wait(timeout=30)
 
 
-async def served_version(model_dir: Path) -> int | None:
-    app = create_app(Settings(model_dir=model_dir, reload_interval_seconds=0), registry=CollectorRegistry())
-    async with LifespanManager(app) as manager:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as client:
-            response = await client.post("/forecast", json={"window": WINDOW})
+def served_version(model_dir: Path, log_path: Path) -> int | None:
+    """Start a real server on model_dir and return the version its forecast reports.
+
+    A separate process keeps this check independent of the XLA state that earlier
+    tests leave in the pytest process.
+    """
+    process, base_url = start_server(model_dir, log_path, FORECAST_MAX_BATCH_SIZE="4", FORECAST_RELOAD_INTERVAL_SECONDS="0")
+    try:
+        response = httpx.post(f"{base_url}/forecast", json={"window": WINDOW}, timeout=30)
+    finally:
+        stop_server(process)
     return response.json()["model"]["version"] if response.status_code == 200 else None
 
 
@@ -71,11 +73,11 @@ async def test_training_killed_during_export_publishes_nothing(trained_model_dir
     assert exit_code == -signal.SIGKILL, "training finished before it could be killed during the export"
     assert staged_files, "the staging directory was empty when training was killed"
     assert list_versions(model_dir, MODEL_NAME) == [1]
-    assert await served_version(model_dir) == 1
+    assert await asyncio.to_thread(served_version, model_dir, tmp_path / "server-1.log") == 1
 
     completed = await asyncio.to_thread(
         subprocess.run, training_command(model_dir), cwd=ROOT, env=quiet_environment(), capture_output=True, text=True, timeout=TRAINING_TIMEOUT_SECONDS
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert list_versions(model_dir, MODEL_NAME) == [1, 2]
-    assert await served_version(model_dir) == 2
+    assert await asyncio.to_thread(served_version, model_dir, tmp_path / "server-2.log") == 2
