@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
-# NOTE: XLA's persistent compilation cache (TF_XLA_FLAGS=--tf_xla_persistent_cache_directory)
-# would make each app's warm-up faster, but a suite run that shared one cache across
-# processes crashed with a segmentation fault inside XLA, so the tests compile afresh.
+# NOTE: a full run has crashed with a segmentation fault inside XLA when an in-process app
+# loaded a model late in the run (with and without XLA's persistent cache); the cause is
+# not known. Tests that load a model after other heavy work use a server process instead.
 
 import httpx
 import pytest
