@@ -39,13 +39,20 @@ async def forecast(client: httpx.AsyncClient, release: asyncio.Event) -> int | s
 
 
 def wait_for_refused_connection(base_url: str) -> bool:
-    """Open new connections until one is refused; False if none is refused in time."""
+    """Open new connections until one is refused; False if none is refused in time.
+
+    A connection that reaches the listening socket's backlog just before the
+    socket closes is reset instead of refused, so a reset means "not yet" and
+    polling goes on until connect() itself fails.
+    """
     deadline = time.monotonic() + REFUSAL_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         try:
             httpx.get(f"{base_url}/healthz", timeout=2.0)
         except httpx.ConnectError:
             return True
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            pass
         time.sleep(0.02)
     return False
 
