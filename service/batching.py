@@ -85,11 +85,16 @@ class CallPlan:
 class ForecastBatcher:
     """Collect concurrent requests into batches and run each batch on one worker thread.
 
-    A batch closes when it contains `max_batch_size` windows or `max_delay` has
-    passed since its first request. The wait happens only when requests are
-    arriving concurrently (the previous batch served more than one request, or
-    more than one is already queued), so a lone request never waits. While a
-    batch runs, new requests queue up and form the next batch.
+    A batch closes when it holds as many windows as the previous batch (at most
+    `max_batch_size`) or when `max_delay` has passed since its first request,
+    and then takes every queued window up to `max_batch_size`. Under a steady
+    number of concurrent callers, the next batch is complete as soon as they
+    have all sent their requests, so it does not idle for the rest of the delay;
+    when more arrive, the batch grows and so does the next one's target. The wait
+    happens only when requests are arriving concurrently (the previous batch
+    served more than one request, or more than one is already queued), so a lone
+    request never waits. While a batch runs, new requests queue up and form the
+    next batch.
     """
 
     def __init__(self, settings: Settings, metrics: ServiceMetrics) -> None:
@@ -102,6 +107,7 @@ class ForecastBatcher:
         self._arrived = asyncio.Event()
         self._closing = False
         self._last_batch_requests = 0
+        self._last_batch_rows = 1
         self._task: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
 
@@ -160,6 +166,7 @@ class ForecastBatcher:
             batch.append(self._take())
             rows += batch[-1].rows
         self._last_batch_requests = len(batch)
+        self._last_batch_rows = rows
         return batch
 
     def _should_wait(self) -> bool:
@@ -168,7 +175,8 @@ class ForecastBatcher:
 
     async def _wait_for_more(self) -> None:
         deadline = asyncio.get_running_loop().time() + self.max_delay
-        while self._queued_rows < self.max_batch_size and not self._closing:
+        target = min(self._last_batch_rows, self.max_batch_size)
+        while self._queued_rows < target and not self._closing:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 return

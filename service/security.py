@@ -47,12 +47,15 @@ def check_api_key(request: Request, bearer: HTTPAuthorizationCredentials | None,
         raise unauthorized("invalid API key")
 
 
-def require_api_key(request: Request, bearer: BearerCredentials, header_key: HeaderKey) -> None:
-    """Dependency of the protected routers; see check_api_key."""
+async def require_api_key(request: Request, bearer: BearerCredentials, header_key: HeaderKey) -> None:
+    """Dependency of the protected routers; see check_api_key.
+
+    A coroutine, so that FastAPI runs it on the event loop instead of a worker thread.
+    """
     check_api_key(request, bearer, header_key)
 
 
-def require_metrics_key(request: Request, bearer: BearerCredentials, header_key: HeaderKey) -> None:
+async def require_metrics_key(request: Request, bearer: BearerCredentials, header_key: HeaderKey) -> None:
     """Dependency of /metrics: checks the key only when FORECAST_METRICS_REQUIRE_KEY is true."""
     if request.app.state.settings.metrics_require_key:
         check_api_key(request, bearer, header_key)

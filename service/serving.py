@@ -1,4 +1,8 @@
-"""The model slot that request handlers read, and the dependencies that reach it."""
+"""The model slot that request handlers read, and the dependencies that reach it.
+
+The dependencies are coroutines although they never await: FastAPI runs a plain
+`def` dependency in a worker thread, and that hop cost more than the lookup itself.
+"""
 
 import threading
 from typing import Annotated
@@ -43,15 +47,15 @@ class ModelSlot:
         return min(self.settings.max_horizon, served.max_horizon)
 
 
-def get_slot(request: Request) -> ModelSlot:
+async def get_slot(request: Request) -> ModelSlot:
     return request.app.state.models
 
 
-def get_served_model(slot: Annotated[ModelSlot, Depends(get_slot)]) -> ServedModel:
+async def get_served_model(slot: Annotated[ModelSlot, Depends(get_slot)]) -> ServedModel:
     return slot.require()
 
 
-def get_metrics(request: Request) -> ServiceMetrics:
+async def get_metrics(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
 

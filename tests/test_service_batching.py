@@ -240,6 +240,39 @@ async def test_batcher_drains_queue_on_close(served: ServedModel) -> None:
         np.testing.assert_allclose(task.result(), served.forecast(windows[index : index + 1], 3), atol=1e-6)
 
 
+async def test_batch_closes_when_it_holds_as_many_windows_as_the_previous_one(
+    served: ServedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call_sizes: list[int] = []
+    original = ServedModel.forecast
+
+    def recording_forecast(self: ServedModel, windows: np.ndarray, horizon: int) -> np.ndarray:
+        call_sizes.append(windows.shape[0])
+        return original(self, windows, horizon)
+
+    monkeypatch.setattr(ServedModel, "forecast", recording_forecast)
+    delay_seconds = 30.0
+    batcher = ForecastBatcher(Settings(max_batch_size=8, max_batch_delay_ms=delay_seconds * 1000), ServiceMetrics(CollectorRegistry()))
+    await batcher.start()
+    windows = np.asarray(WINDOWS, dtype=np.float32)
+    try:
+        await asyncio.gather(*(batcher.forecast(served, windows[i : i + 1], 2) for i in range(3)))
+
+        started = asyncio.get_running_loop().time()
+        early = [asyncio.create_task(batcher.forecast(served, windows[i : i + 1], 2)) for i in range(2)]
+        await asyncio.sleep(0.2)
+        assert not any(task.done() for task in early), "two of the three expected windows ran without waiting"
+        late = await batcher.forecast(served, windows[2:3], 2)
+        await asyncio.gather(*early)
+        elapsed = asyncio.get_running_loop().time() - started
+    finally:
+        await batcher.close()
+
+    assert call_sizes == [3, 3]
+    assert elapsed < delay_seconds / 2, f"the batch waited {elapsed:.1f} s, as if for the whole {delay_seconds:.0f} s delay"
+    np.testing.assert_allclose(late, original(served, windows[2:3], 2), atol=1e-6)
+
+
 async def test_batcher_rejects_requests_after_close(served: ServedModel) -> None:
     batcher = ForecastBatcher(Settings(), ServiceMetrics(CollectorRegistry()))
     await batcher.start()
