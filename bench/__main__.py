@@ -21,7 +21,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--name", default="sine", help="model name under --model-dir (default: sine)")
     parser.add_argument("--http-seconds", type=float, default=5.0, help="duration of each wrk run, in seconds (default: 5)")
     parser.add_argument("--memory-requests", type=int, default=50_000, help="requests of the memory run; 0 skips it (default: 50000)")
-    parser.add_argument("--memory-seconds", type=float, default=300.0, help="time limit of the memory run, in seconds (default: 300)")
+    parser.add_argument("--memory-seconds", type=float, default=1200.0, help="time limit of the memory run, in seconds (default: 1200)")
     parser.add_argument("--memory-max-windows", type=int, default=4, help="maximum number of windows per request in the memory run (default: 4)")
     parser.add_argument("--skip-model", action="store_true", help="skip the model-level timings")
     parser.add_argument("--skip-http", action="store_true", help="skip the HTTP and memory runs")

@@ -1,9 +1,11 @@
-"""Write two real series that ship inside statsmodels as CSV files for `python -m training --csv`.
+"""Write real series that ship inside statsmodels as CSV files for `python -m training --csv`.
 
 - sunspots.csv: yearly mean sunspot numbers 1700-2008, columns year, sunspots.
 - co2.csv: weekly atmospheric CO2 at Mauna Loa 1958-2001 in ppm, columns date, co2.
   Weeks without a measurement are written as empty cells, so training needs
   `--fill interpolate`.
+- elnino.csv: monthly mean sea surface temperature of the El Niño region
+  1950-2010 in degrees Celsius, columns month, sst.
 
 The data sets are read from the installed package (pip install '.[datasets]'),
 never downloaded. Usage: python scripts/export_datasets.py [OUTPUT_DIR], default data/.
@@ -13,7 +15,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from statsmodels.datasets import co2, sunspots
+from statsmodels.datasets import co2, elnino, sunspots
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,21 @@ def export_co2(directory: Path) -> Path:
     return path
 
 
+def export_elnino(directory: Path) -> Path:
+    """Write the monthly sea surface temperatures, one row per month in time order, and return the file's path."""
+    frame = elnino.load_pandas().data
+    months = frame.columns[1:]
+    rows = [
+        (f"{int(year)}-{number:02d}", temperature)
+        for year, temperatures in zip(frame["YEAR"], frame[months].itertuples(index=False))
+        for number, temperature in enumerate(temperatures, start=1)
+    ]
+    path = directory / "elnino.csv"
+    path.write_text("month,sst\n" + "".join(f"{month},{temperature!r}\n" for month, temperature in rows), encoding="utf-8")
+    logger.info("wrote %d rows to %s", len(rows), path)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output_dir", nargs="?", type=Path, default=Path("data"), help="directory for the CSV files (default: data)")
@@ -47,6 +64,7 @@ def main() -> None:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     export_sunspots(args.output_dir)
     export_co2(args.output_dir)
+    export_elnino(args.output_dir)
 
 
 if __name__ == "__main__":

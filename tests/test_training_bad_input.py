@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import ROOT, quiet_environment
 
 EXIT_INPUT_ERROR = 2
-ROWS = 1200  # Above the 1000 values that a window of 50, the 60/10/15/15 split and 50 evaluation steps need.
+ROWS = 1200  # Above the 653 values that a window of 50, the 60/10/15/15 split and 50 evaluation steps need.
 
 
 def rows(values: list[str]) -> bytes:
@@ -52,9 +52,9 @@ BAD_FILES = [
         id="constant-at-float32-precision",
     ),
     pytest.param(
-        rows(ramp(999)),
-        "column 'value' of {path}: series has 999 values, but a window of 50 values, a 60/10/15/15 split "
-        "and 50 evaluation steps need at least 1000 values",
+        rows(ramp(652)),
+        "column 'value' of {path}: series has 652 values, but a window of 50 values, a 60/10/15/15 split "
+        "and 50 evaluation steps need at least 653 values",
         id="one-value-too-short",
     ),
 ]

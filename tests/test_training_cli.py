@@ -12,9 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
+from tests.conftest import start_server, stop_server
 from training.data import MAX_EVAL_STEP, minimum_length
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -434,3 +436,38 @@ def test_cli_gradient_trained_simple_rnn_beats_mae_gate(tmp_path: Path) -> None:
     assert metadata["metrics"]["test_mae"] < 0.1
     assert (version / "predictions.png").read_bytes().startswith(PNG_MAGIC)
     assert "Epoch 1/5" in completed.stdout + completed.stderr
+
+
+@pytest.mark.slow
+def test_cli_short_calibration_part_exports_version_without_intervals(tmp_path: Path) -> None:
+    length = 700  # Its calibration part of 105 values is shorter than the 150 that intervals need.
+    rng = np.random.default_rng(3)
+    values = np.sin(0.05 * np.arange(length)) + rng.normal(0.0, 0.05, length)
+    csv_path = tmp_path / "series.csv"
+    csv_path.write_text("value\n" + "".join(f"{float(value)!r}\n" for value in values))
+    store = tmp_path / "store"
+
+    completed = run_training("--model-dir", str(store), "--csv", str(csv_path), "--column", "value")
+
+    assert completed.returncode == 0, describe(completed)
+    assert "the calibration part has 105 values, fewer than the 150 that intervals need" in completed.stderr
+    assert "prediction intervals: none" in completed.stdout
+    version_dir = store / NAME / "1"
+    assert not (version_dir / "intervals.json").exists()
+    metadata = read_metadata(version_dir)
+    assert metadata["intervals"] is None
+    assert metadata["metrics"]["interval_coverage"] is None
+
+    process, base_url = start_server(store, tmp_path / "server.log")
+    try:
+        plain = httpx.post(f"{base_url}/forecast", json={"window": values[-50:].tolist(), "horizon": 3}, timeout=30)
+        with_levels = httpx.post(f"{base_url}/forecast", json={"window": values[-50:].tolist(), "horizon": 3, "levels": [80]}, timeout=30)
+    finally:
+        stop_server(process)
+
+    assert plain.status_code == 200
+    assert len(plain.json()["forecast"]) == 3
+    assert with_levels.status_code == 422
+    assert with_levels.json()["error"]["message"].startswith(
+        "levels: expected no levels, because this model version was exported without calibrated intervals"
+    )

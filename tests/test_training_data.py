@@ -14,6 +14,7 @@ from training.data import (
     interval_steps,
     make_horizon_windows,
     make_windows,
+    minimum_calibration_length,
     minimum_length,
     read_csv_series,
     split_lengths,
@@ -198,3 +199,11 @@ def test_interval_steps_keeps_80_percent_of_windows() -> None:
     assert interval_steps(750, 1000) == 141
     assert interval_steps(750, 60) == 60
     assert interval_steps(WINDOW + 99, 1000) == 0
+
+
+def test_minimum_calibration_length_is_a_window_plus_100_start_points() -> None:
+    shortest = minimum_calibration_length()
+
+    assert shortest == WINDOW + 100
+    assert interval_steps(shortest, 1000) == 1
+    assert interval_steps(shortest - 1, 1000) == 0

@@ -242,8 +242,11 @@ def format_report(outcome: "TrainingOutcome") -> str:
             f"  {evaluation.baseline_linear_mae_by_step[index]:8.5f}"
         )
 
-    lines.append(f"interval coverage on the test part, steps 1..{outcome.calibration.steps}:")
-    lines.append("  " + "  ".join(f"{level} %: {outcome.coverage[level]:.3f}" for level in REPORT_LEVELS))
+    if outcome.calibration is None:
+        lines.append("prediction intervals: none, the calibration part is too short (see the warning above)")
+    else:
+        lines.append(f"interval coverage on the test part, steps 1..{outcome.calibration.steps}:")
+        lines.append("  " + "  ".join(f"{level} %: {outcome.coverage[level]:.3f}" for level in REPORT_LEVELS))
     return "\n".join(lines)
 
 

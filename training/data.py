@@ -8,7 +8,9 @@ parts of 60/10/15/15 % of its values, in time order. Windows are built inside
 each part only, so no window or target straddles two parts, and the first
 WINDOW values of the validation, calibration and test parts serve only as
 context. The calibration part is never trained on: its forecast errors set
-the width of the prediction intervals.
+the width of the prediction intervals. A calibration part too short for them
+(minimum_calibration_length) does not stop training: the version is then
+exported without intervals.
 """
 
 import csv
@@ -265,12 +267,21 @@ def interval_steps(calibration_length: int, max_horizon: int) -> int:
     return max(0, min(windows - needed + 1, max_horizon))
 
 
+def minimum_calibration_length() -> int:
+    """Return the shortest calibration part that calibrates intervals for at least one step."""
+    length = WINDOW
+    while interval_steps(length, 1) < 1:
+        length += 1
+    return length
+
+
 def minimum_length(eval_steps: int = MAX_EVAL_STEP) -> int:
     """Return the shortest series whose parts all hold enough values.
 
     Train and validation need one window and one target. The test part needs a
-    window followed by eval_steps values for the by-step evaluation. The
-    calibration part needs enough windows to calibrate intervals for at least one step.
+    window followed by eval_steps values for the by-step evaluation. A
+    calibration part too short for intervals is allowed: the version is then
+    exported without them.
     """
     length = WINDOW + 1
     while not _parts_long_enough(length, eval_steps):
@@ -279,13 +290,8 @@ def minimum_length(eval_steps: int = MAX_EVAL_STEP) -> int:
 
 
 def _parts_long_enough(length: int, eval_steps: int) -> bool:
-    train, validation, calibration, test = split_lengths(length)
-    return (
-        train >= WINDOW + 1
-        and validation >= WINDOW + 1
-        and interval_steps(calibration, eval_steps) >= 1
-        and test >= WINDOW + eval_steps
-    )
+    train, validation, _, test = split_lengths(length)
+    return train >= WINDOW + 1 and validation >= WINDOW + 1 and test >= WINDOW + eval_steps
 
 
 def split_series(values: np.ndarray, eval_steps: int = MAX_EVAL_STEP) -> Split:

@@ -30,7 +30,7 @@ def build_metadata(
     seed: int,
     fit_result: FitResult,
     metrics: dict,
-    calibration: Calibration,
+    calibration: Calibration | None,
     init: str,
     difference: bool = False,
 ) -> dict:
@@ -65,16 +65,23 @@ def build_metadata(
             "python": platform.python_version(),
         },
         "signatures": SIGNATURE_DESCRIPTIONS,
-        "intervals": {
-            "file": INTERVALS_FILE,
-            "method": calibration.method,
-            "steps": calibration.steps,
-            "min_level": min(calibration.half_widths),
-            "max_level": max(calibration.half_widths),
-            "windows_at_step_1": calibration.num_windows_by_step[0],
-            "windows_at_last_step": calibration.num_windows_by_step[-1],
-        },
+        "intervals": _describe_intervals(calibration),
         "metrics": metrics,
+    }
+
+
+def _describe_intervals(calibration: Calibration | None) -> dict | None:
+    """None when the version has no intervals, because its calibration part was too short."""
+    if calibration is None:
+        return None
+    return {
+        "file": INTERVALS_FILE,
+        "method": calibration.method,
+        "steps": calibration.steps,
+        "min_level": min(calibration.half_widths),
+        "max_level": max(calibration.half_widths),
+        "windows_at_step_1": calibration.num_windows_by_step[0],
+        "windows_at_last_step": calibration.num_windows_by_step[-1],
     }
 
 

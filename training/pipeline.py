@@ -9,7 +9,17 @@ import keras
 import numpy as np
 
 from training.config import TrainingConfig
-from training.data import WINDOW, Scaling, Series, Split, fit_scaling, interval_steps, make_windows, split_series
+from training.data import (
+    WINDOW,
+    Scaling,
+    Series,
+    Split,
+    fit_scaling,
+    interval_steps,
+    make_windows,
+    minimum_calibration_length,
+    split_series,
+)
 from training.evaluate import Evaluation, evaluate
 from training.export import ForecastModule, export_saved_model
 from training.fit import FitResult, fit_network
@@ -35,8 +45,8 @@ class TrainingOutcome:
     path: Path
     fit_result: FitResult
     evaluation: Evaluation
-    calibration: Calibration
-    coverage: dict[str, float]
+    calibration: Calibration | None
+    coverage: dict[str, float] | None
 
 
 def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
@@ -65,14 +75,7 @@ def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
     evaluation = evaluate(module, split.train, split.test, config.eval_steps)
     check_quality(evaluation, config.max_mae)
 
-    forecast_function = module_forecast_function(module)
-    calibration = calibrate(
-        forecast_function,
-        split.calibration,
-        interval_steps(len(split.calibration), config.max_horizon),
-        method=config.interval_method,
-    )
-    coverage = interval_coverage(forecast_function, split.test, calibration)
+    calibration, coverage = _calibrate_intervals(module, split, config)
     metrics = {**evaluation.metrics(), "interval_coverage": coverage}
 
     metadata = build_metadata(
@@ -99,6 +102,23 @@ def train_version(series: Series, config: TrainingConfig) -> TrainingOutcome:
         calibration=calibration,
         coverage=coverage,
     )
+
+
+def _calibrate_intervals(module: ForecastModule, split: Split, config: TrainingConfig) -> tuple[Calibration | None, dict[str, float] | None]:
+    """Calibrate the intervals and measure their test coverage; (None, None) when the calibration part is too short."""
+    steps = interval_steps(len(split.calibration), config.max_horizon)
+    if steps == 0:
+        logger.warning(
+            "the calibration part has %d values, fewer than the %d that intervals need; "
+            "the version is exported without prediction intervals",
+            len(split.calibration),
+            minimum_calibration_length(),
+        )
+        return None, None
+
+    forecast_function = module_forecast_function(module)
+    calibration = calibrate(forecast_function, split.calibration, steps, method=config.interval_method)
+    return calibration, interval_coverage(forecast_function, split.test, calibration)
 
 
 def check_quality(evaluation: Evaluation, max_mae: float) -> None:
@@ -130,13 +150,14 @@ def _write_version(
     module: ForecastModule,
     metadata: dict,
     evaluation: Evaluation,
-    calibration: Calibration,
+    calibration: Calibration | None,
     split: Split,
     model_root: Path,
 ) -> tuple[int, Path]:
     with staging_directory(model_root) as staging:
         export_saved_model(module, staging)
-        write_intervals(calibration, staging)
+        if calibration is not None:
+            write_intervals(calibration, staging)
         _write_plots(evaluation, split, staging)
 
         def record_version(version: int) -> None:
