@@ -86,15 +86,15 @@ class ForecastBatcher:
     """Collect concurrent requests into batches and run each batch on one worker thread.
 
     A batch closes when it holds as many windows as the previous batch (at most
-    `max_batch_size`) or when `max_delay` has passed since its first request,
-    and then takes every queued window up to `max_batch_size`. Under a steady
-    number of concurrent callers, the next batch is complete as soon as they
-    have all sent their requests, so it does not idle for the rest of the delay;
-    when more arrive, the batch grows and so does the next one's target. The wait
-    happens only when requests are arriving concurrently (the previous batch
-    served more than one request, or more than one is already queued), so a lone
-    request never waits. While a batch runs, new requests queue up and form the
-    next batch.
+    `max_batch_size`) or when `max_delay` has passed since its first request.
+    It then takes every queued window up to `max_batch_size`. With a steady
+    number of concurrent callers, a batch is complete once they have all sent
+    their requests, so it does not idle for the rest of the delay. When more
+    callers arrive, the batch grows, and so does the next batch's target.
+    The wait happens only when requests arrive concurrently (the previous batch
+    served more than one request, or more than one is already queued), so a
+    lone request never waits. While a batch runs, new requests queue up and
+    form the next batch.
     """
 
     def __init__(self, settings: Settings, metrics: ServiceMetrics) -> None:

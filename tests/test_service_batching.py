@@ -240,7 +240,7 @@ async def test_batcher_drains_queue_on_close(served: ServedModel) -> None:
         np.testing.assert_allclose(task.result(), served.forecast(windows[index : index + 1], 3), atol=1e-6)
 
 
-async def test_batch_closes_when_it_holds_as_many_windows_as_the_previous_one(
+async def test_batch_closes_at_previous_batch_size(
     served: ServedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     call_sizes: list[int] = []

@@ -439,7 +439,7 @@ def test_cli_gradient_trained_simple_rnn_beats_mae_gate(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_cli_short_calibration_part_exports_version_without_intervals(tmp_path: Path) -> None:
+def test_cli_short_series_exports_no_intervals(tmp_path: Path) -> None:
     length = 700  # Its calibration part of 105 values is shorter than the 150 that intervals need.
     rng = np.random.default_rng(3)
     values = np.sin(0.05 * np.arange(length)) + rng.normal(0.0, 0.05, length)

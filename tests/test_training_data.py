@@ -201,7 +201,7 @@ def test_interval_steps_keeps_80_percent_of_windows() -> None:
     assert interval_steps(WINDOW + 99, 1000) == 0
 
 
-def test_minimum_calibration_length_is_a_window_plus_100_start_points() -> None:
+def test_minimum_calibration_length_allows_one_step() -> None:
     shortest = minimum_calibration_length()
 
     assert shortest == WINDOW + 100
