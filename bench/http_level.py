@@ -5,6 +5,7 @@ import logging
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -90,19 +91,38 @@ def write_bodies(bodies: list[dict], directory: Path, name: str) -> Path:
 
 
 def run_wrk(url: str, body_file: Path, concurrency: int, seconds: float, max_responses: int = 0) -> dict:
-    """Run wrk in its own process with one thread and `concurrency` connections; returns its summary."""
-    command = [
-        require_wrk(), "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--timeout", "10s", "--latency",
-        "-s", str(LUA_SCRIPT), url, "--", str(body_file), str(max_responses),
-    ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
-    for line in completed.stdout.splitlines():
+    """Run wrk in its own process with one thread and `concurrency` connections; returns its summary.
+
+    With `max_responses`, the run ends after that many responses or `seconds`, whichever comes first.
+    """
+    with tempfile.TemporaryDirectory(prefix="wrk-") as directory:
+        stopped_marker = Path(directory) / "stopped"
+        command = [
+            require_wrk(), "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--timeout", "10s", "--latency",
+            "-s", str(LUA_SCRIPT), url, "--", str(body_file), str(max_responses), str(stopped_marker),
+        ]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if max_responses:
+            stop_when_marked(process, stopped_marker, seconds + 60)
+        stdout, stderr = process.communicate(timeout=seconds + 60)
+
+    for line in stdout.splitlines():
         if line.startswith("JSON:"):
             result = json.loads(line[len("JSON:"):])
             result["requests_per_second"] = result["requests"] / (result["duration_us"] / 1e6)
             result["error_count"] = sum(result["errors"].values())
             return result
-    raise RuntimeError(f"wrk printed no summary (exit code {completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
+    raise RuntimeError(f"wrk printed no summary (exit code {process.returncode}):\n{stdout}\n{stderr}")
+
+
+def stop_when_marked(process: subprocess.Popen, marker: Path, timeout: float) -> None:
+    """Send SIGINT to wrk once its thread has created `marker`, so wrk stops sleeping out its duration."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        if marker.exists():
+            process.send_signal(signal.SIGINT)
+            return
+        time.sleep(0.1)
 
 
 def measure_throughput(model_dir: Path, name: str, work_dir: Path, seconds: float) -> list[dict]:
