@@ -92,9 +92,11 @@ class ForecastBatcher:
     their requests, so it does not idle for the rest of the delay. When more
     callers arrive, the batch grows, and so does the next batch's target.
     The wait happens only when requests arrive concurrently (the previous batch
-    served more than one request, or more than one is already queued), so a
-    lone request never waits. While a batch runs, new requests queue up and
-    form the next batch.
+    served more than one request, or more than one is already queued). So a
+    lone request runs at once, except the first one after a burst, which can
+    wait up to `max_delay` because the previous batch still counts as
+    concurrent traffic. While a batch runs, new requests queue up and form the
+    next batch.
     """
 
     def __init__(self, settings: Settings, metrics: ServiceMetrics) -> None:

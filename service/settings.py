@@ -66,7 +66,8 @@ class Settings(BaseSettings):
         2.0,
         ge=0,
         description="Maximum time, in milliseconds, that a request waits for others to join its batch. "
-        "The wait applies only while requests arrive concurrently, so a lone request runs at once.",
+        "The wait applies only while requests arrive concurrently, so a lone request runs at once, "
+        "except the first request after a burst, which can wait up to this delay once.",
     )
     batch_horizon_strategy: Literal["max", "group"] = Field(
         "max",

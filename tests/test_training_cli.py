@@ -471,3 +471,20 @@ def test_cli_short_series_exports_no_intervals(tmp_path: Path) -> None:
     assert with_levels.json()["error"]["message"].startswith(
         "levels: expected no levels, because this model version was exported without calibrated intervals"
     )
+
+
+@pytest.mark.slow
+def test_cli_unstable_linear_init_exports_nothing(tmp_path: Path) -> None:
+    # A noiseless sine with a short interpolated gap makes the order-12 realization unstable.
+    values = [repr(float(np.sin(0.05 * t))) if t not in (4, 5, 6) else "" for t in range(1200)]
+    csv_path = tmp_path / "series.csv"
+    csv_path.write_text("value\n" + "".join(f"{value}\n" for value in values))
+
+    completed = run_training(
+        "--model-dir", str(tmp_path / "store"), "--csv", str(csv_path), "--column", "value", "--fill", "interpolate"
+    )
+
+    assert completed.returncode == EXIT_QUALITY_GATE, describe(completed)
+    assert "the linear initialization of order 12 is unstable" in completed.stderr
+    assert "Train with --init random" in completed.stderr
+    assert not (tmp_path / "store").exists()

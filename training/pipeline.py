@@ -1,6 +1,7 @@
 """One training run: fit, evaluate, check the quality gate, then publish a version."""
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 
 from training.config import TrainingConfig
 from training.data import (
+    FLOAT32_EPSILON,
     WINDOW,
     Scaling,
     Series,
@@ -34,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 
 class QualityGateError(RuntimeError):
-    """The trained model scored worse than the required test MAE, so nothing was exported."""
+    """The trained model failed a quality check (test MAE or stability), so nothing was exported."""
 
 
 @dataclass(frozen=True)
@@ -134,12 +136,32 @@ def check_quality(evaluation: Evaluation, max_mae: float) -> None:
 def _initialize_linear(network, train_windows, validation_windows, config: TrainingConfig) -> FitResult:
     """Set the weights by least squares; the result reads as a fit of zero epochs."""
     started = time.monotonic()
-    initialize_linear(network, *train_windows, order=config.linear_order, ridge=config.linear_ridge)
+    result = initialize_linear(network, *train_windows, order=config.linear_order, ridge=config.linear_ridge)
     seconds = time.monotonic() - started
+    check_stable(result.max_abs_eigenvalue, config.linear_order, train_windows[0].shape[1])
 
     predictions = network.predict(validation_windows[0][..., None].astype(np.float32), verbose=0)[:, 0]
     validation_loss = float(np.mean((predictions - validation_windows[1]) ** 2))
     return FitResult(epochs_run=0, best_epoch=0, best_val_loss=validation_loss, seconds=seconds)
+
+
+def check_stable(spectral_radius: float, order: int, window: int) -> None:
+    """Raise QualityGateError when the linear model's states grow beyond float32 precision over one window.
+
+    The network computes in float32, so a state that grows by more than
+    1 / epsilon within a window swamps the input, and the network's output no
+    longer follows the window. On a noiseless series the realization can be
+    unstable, with spectral radii in the thousands.
+    """
+    if spectral_radius <= 1.0:
+        return
+    growth_exponent = window * math.log10(spectral_radius)
+    if growth_exponent > -math.log10(FLOAT32_EPSILON):
+        raise QualityGateError(
+            f"the linear initialization of order {order} is unstable: its spectral radius {spectral_radius:.4g} "
+            f"lets a state grow about 1e{growth_exponent:.0f}-fold over a window of {window} values, beyond float32 "
+            "precision; no version was exported. Train with --init random, or try another --linear-order"
+        )
 
 
 def _scaled_windows(part: np.ndarray, scaling: Scaling, window: int) -> tuple[np.ndarray, np.ndarray]:
