@@ -80,4 +80,5 @@ async def test_training_killed_during_export_publishes_nothing(trained_model_dir
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert list_versions(model_dir, MODEL_NAME) == [1, 2]
+    assert not list((model_dir / MODEL_NAME).glob(".tmp-*")), "the killed run's staging directory was not removed"
     assert await asyncio.to_thread(served_version, model_dir, tmp_path / "server-2.log") == 2

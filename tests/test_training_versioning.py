@@ -1,10 +1,14 @@
 """Version numbering and atomic publishing under MODEL_DIR/NAME."""
 
+import os
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
-from training.versioning import existing_versions, next_version, publish, staging_directory
+from training.versioning import existing_versions, host_label, next_version, publish, staging_directory
 
 
 def make_version(root: Path, name: str) -> Path:
@@ -81,3 +85,26 @@ def test_staging_directory_is_hidden_and_removed_on_failure(tmp_path: Path) -> N
             raise RuntimeError("simulated export failure")
 
     assert list(tmp_path.iterdir()) == []
+
+
+def exited_process_id() -> int:
+    """Return the id of a child process that has already exited and been reaped."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_staging_removes_only_abandoned_directories(tmp_path: Path) -> None:
+    dead_pid = exited_process_id()
+    abandoned = make_version(tmp_path, f".tmp-{host_label()}-{dead_pid}-{uuid.uuid4().hex}")
+    running = make_version(tmp_path, f".tmp-{host_label()}-{os.getpid()}-{uuid.uuid4().hex}")
+    other_host = make_version(tmp_path, f".tmp-{host_label()}x-{dead_pid}-{uuid.uuid4().hex}")
+    unknown_form = make_version(tmp_path, ".tmp-stray")
+
+    with staging_directory(tmp_path) as staging:
+        assert staging.name.startswith(f".tmp-{host_label()}-{os.getpid()}-")
+
+    assert not abandoned.exists()
+    assert running.exists()
+    assert other_host.exists()
+    assert unknown_form.exists()

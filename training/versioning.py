@@ -3,6 +3,12 @@
 A version is written into a private staging directory whose name starts with
 a dot, then renamed to the next free integer, so a reader never sees a
 half-written version. Names that are not integers are ignored.
+
+A staging directory is named `.tmp-<host>-<pid>-<hex>`. A run killed with
+SIGKILL cannot remove its own, so each new run removes the staging
+directories that a process on the same host left behind and that no longer
+runs. Directories of other hosts (a shared volume, another container) and
+names of any other form are kept.
 """
 
 import contextlib
@@ -11,6 +17,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".tmp-"
 _VERSION_NAME = re.compile(r"[0-9]+")
+_STAGING_NAME = re.compile(r"\.tmp-(?P<host>[A-Za-z0-9_]+)-(?P<pid>[0-9]+)-[0-9a-f]{32}")
 _MAX_PUBLISH_ATTEMPTS = 100
 
 
@@ -48,7 +56,8 @@ def staging_directory(model_root: Path) -> Iterator[Path]:
     staging name, so there is nothing left to remove.
     """
     model_root.mkdir(parents=True, exist_ok=True)
-    staging = model_root / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+    remove_abandoned_staging(model_root)
+    staging = model_root / f"{STAGING_PREFIX}{host_label()}-{os.getpid()}-{uuid.uuid4().hex}"
     staging.mkdir()
     try:
         yield staging
@@ -56,6 +65,35 @@ def staging_directory(model_root: Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         logger.info("removed staging directory %s after a failure", staging)
         raise
+
+
+def host_label() -> str:
+    """Return this host's name with every character other than a letter or digit replaced by '_'."""
+    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "_"
+
+
+def remove_abandoned_staging(model_root: Path) -> None:
+    """Remove staging directories under model_root whose process, on this host, no longer runs."""
+    for entry in model_root.iterdir():
+        match = _STAGING_NAME.fullmatch(entry.name)
+        if match is None or match["host"] != host_label() or not entry.is_dir():
+            continue
+
+        pid = int(match["pid"])
+        if not process_exists(pid):
+            shutil.rmtree(entry, ignore_errors=True)
+            logger.info("removed staging directory %s left by process %d, which no longer runs", entry, pid)
+
+
+def process_exists(pid: int) -> bool:
+    """Return whether a process with this id runs on this host (or in this PID namespace)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # It exists, but belongs to another user.
+        return True
+    return True
 
 
 def publish(staging: Path, model_root: Path, prepare: Callable[[int], None]) -> tuple[int, Path]:
