@@ -85,7 +85,7 @@ class CallPlan:
 class ForecastBatcher:
     """Collect concurrent requests into batches and run each batch on one worker thread.
 
-    A batch closes when it holds as many windows as the previous batch (at most
+    A batch closes when it contains as many windows as the previous batch (at most
     `max_batch_size`) or when `max_delay` has passed since its first request.
     It then takes every queued window up to `max_batch_size`. With a steady
     number of concurrent callers, a batch is complete once they have all sent
