@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -43,6 +44,22 @@ def warn_if_empty(settings: Settings, slot: ModelSlot) -> None:
         )
 
 
+def freeze_startup_objects() -> None:
+    """Exempt every object alive at start-up from later garbage collections.
+
+    Importing TensorFlow leaves about 340,000 objects that live as long as the
+    process. A full collection walks all of them: 80 to 150 ms with the whole
+    service stalled, every few seconds under load, which set the p99 latency of
+    /forecast. Frozen objects are still freed by reference counting; only cycles
+    among them are never collected, and these objects form the runtime, which
+    never becomes garbage. The model is loaded after the freeze, so a replaced
+    version is collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
+    logger.info("froze %d start-up objects out of garbage collection", gc.get_freeze_count())
+
+
 def create_app(settings: Settings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
     """Build the service. Each app owns its metrics registry, so tests never share state."""
     settings = settings or Settings()
@@ -54,6 +71,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        freeze_startup_objects()
         reloader.poll_once()
         warn_if_empty(settings, slot)
 

@@ -1,5 +1,6 @@
 """API behaviour of /forecast and the operations routes, in process with the real trained model."""
 
+import gc
 import json
 from pathlib import Path
 
@@ -159,6 +160,18 @@ async def test_readyz_reports_loaded_version(client: httpx.AsyncClient) -> None:
 
     assert response.status_code == 200
     assert response.json()["model"] == {"name": "sine", "version": 1}
+
+
+async def test_startup_exempts_tensorflow_but_not_the_model_from_garbage_collection(settings: Settings) -> None:
+    app = create_app(settings, registry=CollectorRegistry())
+
+    async with LifespanManager(app):
+        tracked = {id(item) for item in gc.get_objects()}
+        served = app.state.models.current
+
+        assert gc.get_freeze_count() > 100_000
+        assert id(tf.constant) not in tracked
+        assert id(served) in tracked
 
 
 async def test_model_reports_metadata_and_signatures(client: httpx.AsyncClient) -> None:
