@@ -45,15 +45,12 @@ def warn_if_empty(settings: Settings, slot: ModelSlot) -> None:
 
 
 def freeze_startup_objects() -> None:
-    """Exempt every object alive at start-up from later garbage collections.
+    """Exempt the objects alive at start-up, TensorFlow's runtime among them, from garbage collection.
 
-    Importing TensorFlow leaves about 340,000 objects that live as long as the
-    process. A full collection walks all of them: 80 to 150 ms with the whole
-    service stalled, every few seconds under load, which set the p99 latency of
-    /forecast. Frozen objects are still freed by reference counting; only cycles
-    among them are never collected, and these objects form the runtime, which
-    never becomes garbage. The model is loaded after the freeze, so a replaced
-    version is collected as usual.
+    Importing TensorFlow leaves about 340,000 objects, and a full collection that
+    walks them stalls the service for 80 to 150 ms on a 2-core machine. Frozen
+    objects are still freed by reference counting. The model loads after this
+    call, so a replaced version is collected as usual.
     """
     gc.collect()
     gc.freeze()

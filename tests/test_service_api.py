@@ -162,7 +162,7 @@ async def test_readyz_reports_loaded_version(client: httpx.AsyncClient) -> None:
     assert response.json()["model"] == {"name": "sine", "version": 1}
 
 
-async def test_startup_exempts_tensorflow_but_not_the_model_from_garbage_collection(settings: Settings) -> None:
+async def test_startup_freezes_runtime_not_model(settings: Settings) -> None:
     app = create_app(settings, registry=CollectorRegistry())
 
     async with LifespanManager(app):
