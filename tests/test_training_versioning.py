@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from training.versioning import existing_versions, host_label, next_version, publish, staging_directory
+from training.versioning import ABANDONED_AFTER_SECONDS, existing_versions, host_label, next_version, publish, staging_directory
 
 
 def make_version(root: Path, name: str) -> Path:
@@ -108,3 +108,38 @@ def test_staging_removes_only_abandoned_directories(tmp_path: Path) -> None:
     assert running.exists()
     assert other_host.exists()
     assert unknown_form.exists()
+
+
+def make_idle(directory: Path, seconds: float) -> None:
+    idle_since = directory.stat().st_mtime - seconds
+    for path in [directory, *directory.rglob("*")]:
+        os.utime(path, (idle_since, idle_since))
+
+
+def test_staging_removes_idle_directories_of_other_hosts(tmp_path: Path) -> None:
+    idle = make_version(tmp_path, f".tmp-otherhost-{os.getpid()}-{uuid.uuid4().hex}")
+    recent = make_version(tmp_path, f".tmp-otherhost-{os.getpid()}-{uuid.uuid4().hex}")
+    idle_unknown_form = make_version(tmp_path, ".tmp-stray")
+    make_idle(idle, ABANDONED_AFTER_SECONDS + 60)
+    make_idle(recent, ABANDONED_AFTER_SECONDS - 60)
+    make_idle(idle_unknown_form, ABANDONED_AFTER_SECONDS + 60)
+
+    with staging_directory(tmp_path):
+        pass
+
+    assert not idle.exists()
+    assert recent.exists()
+    assert idle_unknown_form.exists()
+
+
+def test_staging_keeps_other_host_directory_with_recent_file(tmp_path: Path) -> None:
+    staging = make_version(tmp_path, f".tmp-otherhost-{os.getpid()}-{uuid.uuid4().hex}")
+    make_idle(staging, ABANDONED_AFTER_SECONDS + 60)
+    (staging / "variables").mkdir()
+    (staging / "variables" / "variables.index").write_bytes(b"written just now")
+    os.utime(staging, (0, 0))
+
+    with staging_directory(tmp_path):
+        pass
+
+    assert staging.exists()

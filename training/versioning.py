@@ -7,8 +7,9 @@ half-written version. Names that are not integers are ignored.
 A staging directory is named `.tmp-<host>-<pid>-<hex>`. A run killed with
 SIGKILL cannot remove its own, so each new run removes the staging
 directories that a process on the same host left behind and that no longer
-runs. Directories of other hosts (a shared volume, another container) and
-names of any other form are kept.
+runs. A directory of another host (a shared volume, another container), whose
+process this host cannot check, is removed once nothing in it has changed for
+ABANDONED_AFTER_SECONDS. Names of any other form are kept.
 """
 
 import contextlib
@@ -18,6 +19,7 @@ import os
 import re
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +30,9 @@ STAGING_PREFIX = ".tmp-"
 _VERSION_NAME = re.compile(r"[0-9]+")
 _STAGING_NAME = re.compile(r"\.tmp-(?P<host>[A-Za-z0-9_]+)-(?P<pid>[0-9]+)-[0-9a-f]{32}")
 _MAX_PUBLISH_ATTEMPTS = 100
+# A live run writes its staging directory within seconds to minutes, so an hour
+# without a change means the run that owns it is gone.
+ABANDONED_AFTER_SECONDS = 3600
 
 
 def existing_versions(model_root: Path) -> list[int]:
@@ -73,16 +78,36 @@ def host_label() -> str:
 
 
 def remove_abandoned_staging(model_root: Path) -> None:
-    """Remove staging directories under model_root whose process, on this host, no longer runs."""
+    """Remove the staging directories under model_root that no running training process owns.
+
+    On this host, that is a directory whose process no longer runs. From another
+    host, it is one in which nothing changed for ABANDONED_AFTER_SECONDS.
+    """
     for entry in model_root.iterdir():
         match = _STAGING_NAME.fullmatch(entry.name)
-        if match is None or match["host"] != host_label() or not entry.is_dir():
+        if match is None or not entry.is_dir():
             continue
 
         pid = int(match["pid"])
-        if not process_exists(pid):
+        if match["host"] == host_label():
+            if not process_exists(pid):
+                shutil.rmtree(entry, ignore_errors=True)
+                logger.info("removed staging directory %s left by process %d, which no longer runs", entry, pid)
+            continue
+
+        idle_seconds = time.time() - last_change(entry)
+        if idle_seconds > ABANDONED_AFTER_SECONDS:
             shutil.rmtree(entry, ignore_errors=True)
-            logger.info("removed staging directory %s left by process %d, which no longer runs", entry, pid)
+            logger.info("removed staging directory %s of host %s, unchanged for %.0f s", entry, match["host"], idle_seconds)
+
+
+def last_change(directory: Path) -> float:
+    """Return the latest modification time of the directory and everything in it."""
+    times = [directory.stat().st_mtime]
+    for path in directory.rglob("*"):
+        with contextlib.suppress(FileNotFoundError):
+            times.append(path.lstat().st_mtime)
+    return max(times)
 
 
 def process_exists(pid: int) -> bool:
