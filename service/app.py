@@ -15,7 +15,7 @@ from service.batching import create_forecaster
 from service.errors import error_responses, install_error_handlers
 from service.logging_config import configure_logging
 from service.metrics import ServiceMetrics, multiprocess_dir
-from service.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from service.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from service.reloader import ModelReloader
 from service.routes import forecasting, operations, tfserving
 from service.security import require_api_key
@@ -98,8 +98,8 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
     app.state.forecaster = forecaster
 
     install_error_handlers(app)
-    # The last middleware added runs first: the request id exists before the size check answers.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # The last middleware added runs first: the request id exists before the body limits reject a request.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_seconds)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     include_routers(app)
     if settings.enable_echo:
@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None, registry: CollectorRegistry | N
 
 def include_routers(app: FastAPI) -> None:
     # Any route can meet an oversized body or an unexpected error.
-    common = error_responses(413, 500)
+    common = error_responses(408, 413, 500)
     for router in PROTECTED_ROUTERS:
         app.include_router(router, dependencies=[Depends(require_api_key)], responses={**common, **error_responses(401)})
     for router in OPEN_ROUTERS:

@@ -23,6 +23,7 @@ HTTP_CODES = {
     401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
@@ -36,7 +37,9 @@ ERROR_DESCRIPTIONS = {
     400: "The body is not a JSON document that can be parsed; the message says why.",
     401: "The API key is missing or invalid.",
     404: "No model of that name or version is served.",
+    408: "The request body took longer than FORECAST_BODY_TIMEOUT_SECONDS to arrive.",
     413: "The request body is larger than FORECAST_MAX_BODY_BYTES.",
+    415: "The Content-Type header is not application/json with UTF-8.",
     422: "The request is invalid; the message names the field.",
     500: "Unexpected error; the message carries the request id that the log line also carries.",
     501: "The loaded model version was exported without the signature this route needs.",
@@ -62,6 +65,16 @@ class InputError(Exception):
             received=described,
         )
         self.reason = reason
+        super().__init__(self.field_error.message)
+
+
+class UnsupportedMediaTypeError(Exception):
+    """A request body declared with a Content-Type other than JSON in UTF-8."""
+
+    def __init__(self, expected: str, received: str) -> None:
+        self.field_error = FieldError(
+            field="Content-Type", message=f"Content-Type: expected {expected}, received {received}", expected=expected, received=received
+        )
         super().__init__(self.field_error.message)
 
 
@@ -164,6 +177,7 @@ def describe_expectations(request: Request) -> dict[str, str]:
     served = slot.current
     max_horizon = slot.max_horizon(served) if served is not None else slot.settings.max_horizon
     return {
+        "body": "a JSON object",
         "window": WINDOW_EXPECTED,
         "windows": describe_windows_limit(slot.settings.max_batch_windows),
         "horizon": f"an integer from 1 to {max_horizon}",
@@ -193,6 +207,12 @@ async def handle_input_error(request: Request, exc: InputError) -> JSONResponse:
     count_failure(request, exc.reason)
     logger.info("rejected request %s: %s", getattr(request.state, "request_id", "-"), exc.field_error.message)
     return error_response(request, 422, exc.field_error.message, [exc.field_error])
+
+
+async def handle_unsupported_media_type(request: Request, exc: UnsupportedMediaTypeError) -> JSONResponse:
+    count_failure(request, "content_type")
+    logger.info("rejected request %s: %s", getattr(request.state, "request_id", "-"), exc.field_error.message)
+    return error_response(request, 415, exc.field_error.message, [exc.field_error])
 
 
 async def handle_model_unavailable(request: Request, exc: ModelUnavailableError) -> JSONResponse:
@@ -238,7 +258,9 @@ async def handle_feature_unavailable(request: Request, exc: FeatureUnavailableEr
 async def handle_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     fields = None
-    if exc.status_code == 404:
+    if (field_error := getattr(exc, "field_error", None)) is not None:
+        fields = [field_error]
+    elif exc.status_code == 404:
         message = f"not found: {request.url.path}"
     elif exc.status_code == 405:
         message = f"method {request.method} is not allowed on {request.url.path}"
@@ -260,6 +282,7 @@ async def handle_unexpected_error(request: Request, exc: Exception) -> JSONRespo
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(InputError, handle_input_error)
+    app.add_exception_handler(UnsupportedMediaTypeError, handle_unsupported_media_type)
     app.add_exception_handler(ModelUnavailableError, handle_model_unavailable)
     app.add_exception_handler(InferenceError, handle_inference_error)
     app.add_exception_handler(ModelNotFoundError, handle_model_not_found)

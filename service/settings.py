@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         MEBIBYTE, ge=1, description="Largest request body accepted, in bytes; a larger one gets 413 before it is parsed."
     )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest time a request body may take to arrive, in seconds, counted from the first read; "
+        "a slower one gets 408 and its connection is closed.",
+    )
     api_key: SecretStr | None = Field(
         None,
         description="When set, every route except the probes, /metrics and the API docs requires "

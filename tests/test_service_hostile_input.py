@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import AsyncIterator
 
+import anyio
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
@@ -55,9 +56,11 @@ async def test_body_limit_rejects_content_length_before_parsing(small_limit_clie
     error = response.json()["error"]
     assert error["code"] == "payload_too_large"
     assert error["message"] == (
-        f"request body too large: expected at most {SMALL_LIMIT} bytes (FORECAST_MAX_BODY_BYTES), "
+        f"body: expected at most {SMALL_LIMIT} bytes (FORECAST_MAX_BODY_BYTES), "
         f"received a Content-Length of {SMALL_LIMIT + 1} bytes"
     )
+    assert error["fields"][0]["field"] == "body"
+    assert error["fields"][0]["received"] == f"a Content-Length of {SMALL_LIMIT + 1} bytes"
     assert error["request_id"] == response.headers["X-Request-ID"]
 
 
@@ -74,9 +77,10 @@ async def test_body_limit_rejects_chunked_body(small_limit_client: httpx.AsyncCl
 
     assert response.status_code == 413
     assert response.json()["error"]["message"] == (
-        f"request body too large: expected at most {SMALL_LIMIT} bytes (FORECAST_MAX_BODY_BYTES), "
-        f"received more than {SMALL_LIMIT} bytes"
+        f"body: expected at most {SMALL_LIMIT} bytes (FORECAST_MAX_BODY_BYTES), received more than {SMALL_LIMIT} bytes"
     )
+    assert response.json()["error"]["fields"][0]["field"] == "body"
+    assert response.headers["Connection"] == "close"
     assert chunks_sent < 100
 
 
@@ -85,6 +89,80 @@ async def test_body_limit_applies_to_unknown_routes(small_limit_client: httpx.As
 
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+@pytest.fixture
+async def slow_body_client(trained_model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(model_dir=trained_model_dir, body_timeout_seconds=0.5)
+    app = create_app(settings, registry=CollectorRegistry())
+    async with LifespanManager(app) as manager:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver") as client:
+            yield client
+
+
+async def test_body_timeout_rejects_stalled_body(slow_body_client: httpx.AsyncClient) -> None:
+    async def stalled() -> AsyncIterator[bytes]:
+        yield b'{"window": [0.5, '
+        await anyio.sleep(30)
+        yield b"0.5]}"
+
+    with anyio.fail_after(10):
+        response = await slow_body_client.post("/forecast", content=stalled(), headers=JSON_HEADERS)
+
+    assert response.status_code == 408
+    error = response.json()["error"]
+    assert error["code"] == "request_timeout"
+    assert error["message"] == "body: expected the whole body within 0.5 s (FORECAST_BODY_TIMEOUT_SECONDS), received 17 bytes by then"
+    assert error["fields"][0]["field"] == "body"
+    assert response.headers["Connection"] == "close"
+
+
+async def test_body_timeout_allows_body_in_time(slow_body_client: httpx.AsyncClient) -> None:
+    async def in_parts() -> AsyncIterator[bytes]:
+        yield b'{"window": '
+        await anyio.sleep(0.1)
+        yield json.dumps(WINDOW).encode() + b"}"
+
+    response = await slow_body_client.post("/forecast", content=in_parts(), headers=JSON_HEADERS)
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "received"),
+    [
+        pytest.param({"Content-Type": "text/plain"}, "'text/plain'", id="text"),
+        pytest.param({"Content-Type": "application/x-www-form-urlencoded"}, "'application/x-www-form-urlencoded'", id="form"),
+        pytest.param({"Content-Type": "application/json; charset=latin-1"}, "'application/json; charset=latin-1'", id="latin-1"),
+        pytest.param({}, "no Content-Type header", id="missing"),
+    ],
+)
+async def test_forecast_rejects_non_json_content_type(client: httpx.AsyncClient, headers: dict, received: str) -> None:
+    content = json.dumps({"window": WINDOW}).encode()
+
+    response = await client.post("/forecast", content=content, headers=headers)
+
+    assert response.status_code == 415
+    error = response.json()["error"]
+    assert error["code"] == "unsupported_media_type"
+    assert error["message"] == f"Content-Type: expected application/json, optionally with charset=utf-8, received {received}"
+    assert error["fields"][0]["field"] == "Content-Type"
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=UTF-8", "Application/JSON", "application/vnd.forecast+json"])
+async def test_forecast_accepts_json_content_types(client: httpx.AsyncClient, content_type: str) -> None:
+    content = json.dumps({"window": WINDOW}).encode()
+
+    response = await client.post("/forecast", content=content, headers={"Content-Type": content_type})
+
+    assert response.status_code == 200
+
+
+async def test_forecast_empty_body_names_json_object(client: httpx.AsyncClient) -> None:
+    response = await client.post("/forecast", content=b"", headers=JSON_HEADERS)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == "body: expected a JSON object, received nothing (the field is missing)"
 
 
 def deeply_nested(depth: int) -> bytes:

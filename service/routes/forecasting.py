@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["forecasting"], route_class=OrjsonRoute)
 
-ERROR_RESPONSES = error_responses(400, 422, 503)
+ERROR_RESPONSES = error_responses(400, 415, 422, 503)
 
 
 def check_horizon(horizon: int, max_horizon: int) -> None:
@@ -150,7 +150,7 @@ async def create_batch_forecast(
     )
 
 
-SALIENCY_RESPONSES = error_responses(400, 422, 501, 503)
+SALIENCY_RESPONSES = error_responses(400, 415, 422, 501, 503)
 
 
 @router.post("/forecast/saliency", response_model=SaliencyResponse, responses=SALIENCY_RESPONSES)
