@@ -21,6 +21,7 @@ import uvicorn
 import service.app
 from bench.http_level import WINDOW, find_free_port, run_wrk, write_bodies
 from service.settings import Settings
+from training.versioning import existing_versions
 
 
 class PauseTimer:
@@ -72,6 +73,9 @@ def main() -> None:
     parser.add_argument("--no-freeze", action="store_true", help="keep the start-up objects in the collector's view")
     args = parser.parse_args()
 
+    if not existing_versions(args.model_dir / args.name):
+        raise SystemExit(f"no model version in {args.model_dir / args.name}; train one first with `make model`")
+
     if args.no_freeze:
         service.app.freeze_startup_objects = lambda: None
 
@@ -89,6 +93,8 @@ def main() -> None:
     loader.join()
 
     wrk = report["wrk"]
+    if wrk["error_count"]:
+        raise SystemExit(f"{wrk['error_count']} of {wrk['requests']} requests failed; the pauses below would not be those of forecasts")
     print(f"freeze: {'off' if args.no_freeze else 'on'}; {wrk['requests_per_second']:.0f} req/s, "
           f"p50 {wrk['p50_us'] / 1000:.2f} ms, p99 {wrk['p99_us'] / 1000:.2f} ms, errors {wrk['error_count']}")
     print("\n".join(timer.summary(report["since"])))
