@@ -62,7 +62,7 @@ class ServiceMetrics:
         )
         self.validation_failures = Counter(
             "forecast_validation_failures",
-            "Requests rejected with 422, by reason.",
+            "Requests rejected with 422, or with 415 for a body that is not JSON (reason content_type), by reason.",
             ["reason"],
             registry=registry,
         )

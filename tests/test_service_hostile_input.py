@@ -147,6 +147,8 @@ async def test_forecast_rejects_non_json_content_type(client: httpx.AsyncClient,
     assert error["code"] == "unsupported_media_type"
     assert error["message"] == f"Content-Type: expected application/json, optionally with charset=utf-8, received {received}"
     assert error["fields"][0]["field"] == "Content-Type"
+    metrics = (await client.get("/metrics")).text
+    assert 'forecast_validation_failures_total{reason="content_type"} 1.0' in metrics
 
 
 @pytest.mark.parametrize("content_type", ["application/json; charset=UTF-8", "Application/JSON", "application/vnd.forecast+json"])
