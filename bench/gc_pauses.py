@@ -76,8 +76,8 @@ def main() -> None:
     if not existing_versions(args.model_dir / args.name):
         raise SystemExit(f"no model version in {args.model_dir / args.name}; train one first with `make model`")
 
-    if args.no_freeze:
-        service.app.freeze_startup_objects = lambda: None
+    if not args.no_freeze:
+        service.app.freeze_startup_objects()  # As create_app_from_environment does before it builds the app.
 
     timer = PauseTimer()
     gc.callbacks.append(timer)

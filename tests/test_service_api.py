@@ -11,7 +11,7 @@ import tensorflow as tf
 from asgi_lifespan import LifespanManager
 from prometheus_client import CollectorRegistry
 
-from service.app import create_app
+from service.app import create_app, create_app_from_environment
 from service.errors import InputError
 from service.routes.forecasting import check_finite
 from service.settings import Settings
@@ -162,8 +162,11 @@ async def test_readyz_reports_loaded_version(client: httpx.AsyncClient) -> None:
     assert response.json()["model"] == {"name": "sine", "version": 1}
 
 
-async def test_startup_freezes_runtime_not_model(settings: Settings) -> None:
-    app = create_app(settings, registry=CollectorRegistry())
+async def test_factory_freezes_runtime_not_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORECAST_MODEL_DIR", str(settings.model_dir))
+    monkeypatch.setenv("FORECAST_MODEL_NAME", settings.model_name)
+    monkeypatch.setenv("FORECAST_MAX_BATCH_SIZE", str(settings.max_batch_size))
+    app = create_app_from_environment()
 
     async with LifespanManager(app):
         tracked = {id(item) for item in gc.get_objects()}
@@ -171,6 +174,7 @@ async def test_startup_freezes_runtime_not_model(settings: Settings) -> None:
 
         assert gc.get_freeze_count() > 100_000
         assert id(tf.constant) not in tracked
+        assert id(app) in tracked
         assert id(served) in tracked
 
 
