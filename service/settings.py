@@ -41,8 +41,8 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(
         30.0,
         gt=0,
-        description="Longest time a request body may take to arrive, in seconds, counted from the first read; "
-        "a slower one gets 408 and its connection is closed.",
+        description="Maximum time, in seconds, that a request body may take to arrive, counted from the first read. "
+        "A slower one gets 408 and its connection is closed.",
     )
     api_key: SecretStr | None = Field(
         None,

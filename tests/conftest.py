@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
-# NOTE: a full run in one process has crashed with a segmentation fault inside XLA when an
-# in-process app loaded a model late in the run, after some hundreds of apps had loaded one
-# (with and without XLA's persistent cache); the cause is not known. `make test` therefore
-# runs each test file in its own pytest process.
+# NOTE: a full run in one process has crashed with a segmentation fault inside XLA. It came
+# when an in-process app loaded a model after some hundreds of apps had loaded one, with and
+# without XLA's persistent cache, and its cause is not known. So `make test` runs each test
+# file in its own pytest process.
 
 import httpx
 import pytest
