@@ -260,6 +260,7 @@ async def handle_http_error(request: Request, exc: StarletteHTTPException) -> JS
     fields = None
     if (field_error := getattr(exc, "field_error", None)) is not None:
         fields = [field_error]
+        logger.info("rejected request %s: %s", getattr(request.state, "request_id", "-"), message)
     elif exc.status_code == 404:
         message = f"not found: {request.url.path}"
     elif exc.status_code == 405:

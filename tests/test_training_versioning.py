@@ -116,7 +116,7 @@ def make_idle(directory: Path, seconds: float) -> None:
         os.utime(path, (idle_since, idle_since))
 
 
-def test_staging_removes_idle_directories_of_other_hosts(tmp_path: Path) -> None:
+def test_staging_removes_idle_foreign_directories(tmp_path: Path) -> None:
     idle = make_version(tmp_path, f".tmp-otherhost-{os.getpid()}-{uuid.uuid4().hex}")
     recent = make_version(tmp_path, f".tmp-otherhost-{os.getpid()}-{uuid.uuid4().hex}")
     idle_unknown_form = make_version(tmp_path, ".tmp-stray")
@@ -132,7 +132,7 @@ def test_staging_removes_idle_directories_of_other_hosts(tmp_path: Path) -> None
     assert idle_unknown_form.exists()
 
 
-def test_staging_keeps_other_host_directory_with_recent_file(tmp_path: Path) -> None:
+def test_staging_keeps_recently_changed_directory(tmp_path: Path) -> None:
     staging = make_version(tmp_path, f".tmp-otherhost-{os.getpid()}-{uuid.uuid4().hex}")
     make_idle(staging, ABANDONED_AFTER_SECONDS + 60)
     (staging / "variables").mkdir()
